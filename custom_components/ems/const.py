@@ -1,0 +1,23 @@
+"""Constants shared by the Home Assistant side of the integration."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Final
+
+DOMAIN: Final = "ems"
+
+CONF_UNIT_ID: Final = "unit_id"
+CONF_PROFILE: Final = "profile"
+CONF_TIMEOUT: Final = "timeout"
+CONF_MAX_READ: Final = "max_read"
+CONF_MAX_GAP: Final = "max_gap"
+
+DEFAULT_PORT: Final = 502
+DEFAULT_UNIT_ID: Final = 1
+DEFAULT_PROFILE: Final = "eastron_sdm630"
+DEFAULT_SCAN_INTERVAL: Final = timedelta(seconds=10)
+# Identity and ratings change only when a device is replaced.
+SLOW_POLL_EVERY: Final = 60
+# A held value older than this many cycles is stale: its entity goes unavailable.
+STALE_AFTER_CYCLES: Final = 3

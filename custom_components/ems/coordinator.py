@@ -1,0 +1,163 @@
+"""One coordinator per hub: it runs the cycle poll → decode → clean → normalize."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+import logging
+import time
+
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
+from homeassistant.util import dt as dt_util
+
+from .cleaning import assess
+from .const import DOMAIN, SLOW_POLL_EVERY, STALE_AFTER_CYCLES
+from .modbus import (
+    ModbusErrorKind,
+    ModbusHub,
+    PlannedChannel,
+    ReadBlock,
+    RegisterImage,
+    build_read_plan,
+    decode_channel,
+    read_plan,
+    was_read,
+)
+from .model import CycleStats, Device, DeviceState, PollGroup, Reading, SiteSnapshot
+from .normalization import normalize
+
+_LOGGER = logging.getLogger(__name__)
+
+
+@dataclass(kw_only=True, slots=True)
+class EmsRuntimeData:
+    """What a loaded hub entry holds."""
+
+    coordinator: EmsCoordinator
+
+
+type EmsConfigEntry = ConfigEntry[EmsRuntimeData]
+
+
+class EmsCoordinator(DataUpdateCoordinator[SiteSnapshot]):
+    """Polls every device of one hub and keeps their cleaned, normalized readings."""
+
+    config_entry: EmsConfigEntry
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: EmsConfigEntry,
+        hub: ModbusHub,
+        devices: list[Device],
+        *,
+        max_read: int,
+        max_gap: int,
+        scan_interval: timedelta,
+    ) -> None:
+        """Plan the reads once; the plan only changes when the devices do."""
+        super().__init__(
+            hass,
+            _LOGGER,
+            config_entry=entry,
+            name=f"{DOMAIN} {hub.describe()}",
+            update_interval=scan_interval,
+        )
+        self.hub = hub
+        self.devices = {device.id: device for device in devices}
+        self._fast_plan = self._plan(PollGroup.FAST, max_read, max_gap)
+        self._slow_plan = self._plan(PollGroup.SLOW, max_read, max_gap)
+        self._slow_image: RegisterImage = {}
+        self._cycle = 0
+        self._held: dict[tuple[str, str], tuple[int, Reading]] = {}
+        self._offline: set[str] = set()
+
+    def _plan(self, group: PollGroup, max_read: int, max_gap: int) -> list[ReadBlock]:
+        return build_read_plan(
+            (
+                PlannedChannel(unit_id=device.unit_id, spec=spec)
+                for device in self.devices.values()
+                for spec in device.profile.channels
+                if spec.poll is group
+            ),
+            max_read=max_read,
+            max_gap=max_gap,
+        )
+
+    async def _async_update_data(self) -> SiteSnapshot:
+        started = time.perf_counter()
+        slow_due = self._cycle % SLOW_POLL_EVERY == 0
+        fast = await read_plan(self.hub, self._fast_plan)
+        failed = fast.failed_blocks
+        if not fast.image and any(e.kind is ModbusErrorKind.CONNECTION for _, e in failed):
+            raise UpdateFailed(
+                translation_domain=DOMAIN,
+                translation_key="cannot_connect",
+                translation_placeholders={"hub": self.hub.describe()},
+            )
+        requests = fast.requests
+        if slow_due:
+            slow = await read_plan(self.hub, self._slow_plan)
+            _overlay(self._slow_image, slow.image)
+            requests += slow.requests
+            failed = failed + slow.failed_blocks
+        self._cycle += 1
+        image: RegisterImage = {key: dict(table) for key, table in self._slow_image.items()}
+        _overlay(image, fast.image)
+        timestamp = dt_util.utcnow()
+        states = {
+            device.id: self._device_state(device, image, timestamp)
+            for device in self.devices.values()
+        }
+        stats = CycleStats(
+            requests=requests,
+            failed_requests=len(failed),
+            duration_s=time.perf_counter() - started,
+        )
+        return SiteSnapshot(timestamp=timestamp, devices=states, stats=stats)
+
+    def _device_state(
+        self, device: Device, image: RegisterImage, timestamp: datetime
+    ) -> DeviceState:
+        readings: dict[str, Reading] = {}
+        answered = False
+        for spec in device.profile.channels:
+            read = was_read(spec, device.unit_id, image)
+            answered |= read and spec.poll is PollGroup.FAST
+            reading = assess(
+                device.id,
+                spec,
+                decode_channel(spec, device.unit_id, image),
+                was_read=read,
+                timestamp=timestamp,
+            )
+            readings[spec.key] = self._hold(device.id, normalize(reading))
+        self._log_transition(device, online=answered)
+        return DeviceState(online=answered, readings=readings)
+
+    def _hold(self, device_id: str, reading: Reading) -> Reading:
+        """Show the last usable value for a few cycles instead of a rejected one."""
+        key = (device_id, reading.channel)
+        if reading.usable:
+            self._held[key] = (self._cycle, reading)
+            return reading
+        held = self._held.get(key)
+        if held is not None and self._cycle - held[0] < STALE_AFTER_CYCLES:
+            return held[1]
+        return reading
+
+    def _log_transition(self, device: Device, *, online: bool) -> None:
+        """Log once when a device is lost and once when it is back."""
+        if not online and device.id not in self._offline:
+            self._offline.add(device.id)
+            _LOGGER.warning("%s (unit %s) stopped answering", device.name, device.unit_id)
+        elif online and device.id in self._offline:
+            self._offline.discard(device.id)
+            _LOGGER.info("%s (unit %s) is answering again", device.name, device.unit_id)
+
+
+def _overlay(image: RegisterImage, update: RegisterImage) -> None:
+    for key, table in update.items():
+        image.setdefault(key, {}).update(table)

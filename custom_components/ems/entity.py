@@ -1,0 +1,79 @@
+"""The one base entity: device info, unique ids and availability for every platform."""
+
+from __future__ import annotations
+
+from homeassistant.helpers.device_registry import DeviceInfo
+from homeassistant.helpers.entity import EntityDescription
+from homeassistant.helpers.update_coordinator import CoordinatorEntity
+
+from .const import DOMAIN
+from .coordinator import EmsCoordinator
+from .model import Device
+
+
+def hub_device_info(coordinator: EmsCoordinator) -> DeviceInfo:
+    """The hub itself: a gateway or a Modbus TCP device at one address."""
+    entry = coordinator.config_entry
+    return DeviceInfo(
+        identifiers={(DOMAIN, entry.entry_id)},
+        name=entry.title,
+        manufacturer="ems",
+        model="Modbus hub",
+    )
+
+
+def device_info(coordinator: EmsCoordinator, device: Device) -> DeviceInfo:
+    """A metered device behind the hub, with what it told us about itself."""
+    entry = coordinator.config_entry
+    info = DeviceInfo(
+        identifiers={(DOMAIN, f"{entry.entry_id}_{device.id}")},
+        name=device.name,
+        manufacturer=device.profile.manufacturer,
+        model=device.profile.model,
+        via_device=(DOMAIN, entry.entry_id),
+    )
+    serial = _identity(coordinator, device, "SerialNumber")
+    if serial is not None:
+        info["serial_number"] = serial
+    return info
+
+
+def _identity(coordinator: EmsCoordinator, device: Device, key: str) -> str | None:
+    if coordinator.data is None or (state := coordinator.data.devices.get(device.id)) is None:
+        return None
+    reading = state.readings.get(key)
+    if reading is None or not reading.usable:
+        return None
+    return str(reading.value)
+
+
+class EmsEntity(CoordinatorEntity[EmsCoordinator]):
+    """An entity of one device (or of the hub when `device` is None)."""
+
+    _attr_has_entity_name = True
+
+    def __init__(
+        self,
+        coordinator: EmsCoordinator,
+        description: EntityDescription,
+        device: Device | None = None,
+    ) -> None:
+        """Bind the entity to its device and derive a unique id that survives renames."""
+        super().__init__(coordinator)
+        self.entity_description = description
+        self.device = device
+        entry_id = coordinator.config_entry.entry_id
+        if device is None:
+            self._attr_device_info = hub_device_info(coordinator)
+            self._attr_unique_id = f"{entry_id}_{description.key}"
+        else:
+            self._attr_device_info = device_info(coordinator, device)
+            self._attr_unique_id = f"{entry_id}_{device.id}_{description.key}"
+
+    @property
+    def available(self) -> bool:
+        """A device that stopped answering makes its entities unavailable."""
+        if not super().available or self.device is None:
+            return super().available
+        state = self.coordinator.data.devices.get(self.device.id)
+        return state is not None and state.online

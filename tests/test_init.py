@@ -1,0 +1,78 @@
+"""Setup, unload, and a device that disappears and comes back without a restart."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from freezegun.api import FrozenDateTimeFactory
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
+
+from custom_components.ems.const import DEFAULT_SCAN_INTERVAL
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.const import STATE_UNAVAILABLE
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import entity_registry as er
+from simulator import SiteSimulator
+
+POWER = "sensor.sdm630_unit_1_active_power"
+
+
+async def _next_cycle(hass: HomeAssistant, freezer: FrozenDateTimeFactory) -> None:
+    freezer.tick(DEFAULT_SCAN_INTERVAL + timedelta(seconds=1))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+
+
+async def test_setup_and_unload(hass: HomeAssistant, init_integration: MockConfigEntry) -> None:
+    """The entry loads with live sensors; unloading closes the connection."""
+    assert init_integration.state is ConfigEntryState.LOADED
+    coordinator = init_integration.runtime_data.coordinator
+    assert coordinator.hub.connected
+    assert float(hass.states.get(POWER).state) != 0.0
+
+    assert await hass.config_entries.async_unload(init_integration.entry_id)
+    await hass.async_block_till_done()
+    assert init_integration.state is ConfigEntryState.NOT_LOADED
+    assert not coordinator.hub.connected
+    assert hass.states.get(POWER).state == STATE_UNAVAILABLE
+
+
+async def test_setup_retries_when_hub_is_down(
+    hass: HomeAssistant, mock_config_entry: MockConfigEntry, simulator: SiteSimulator
+) -> None:
+    """An unreachable hub at start-up means "retry later", not a failed integration."""
+    await simulator.stop()
+    mock_config_entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+    assert mock_config_entry.state is ConfigEntryState.SETUP_RETRY
+
+
+async def test_device_lost_and_back(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    simulator: SiteSimulator,
+    freezer: FrozenDateTimeFactory,
+    entity_registry: er.EntityRegistry,
+) -> None:
+    """Simulator stopped → every meter entity unavailable → restarted → values again."""
+    meter_entities = [
+        entry.entity_id
+        for entry in er.async_entries_for_config_entry(entity_registry, init_integration.entry_id)
+        if "_unit1_" in entry.unique_id and not entry.disabled
+    ]
+    assert len(meter_entities) > 20
+
+    await simulator.stop()
+    await _next_cycle(hass, freezer)
+    assert {hass.states.get(entity_id).state for entity_id in meter_entities} == {
+        STATE_UNAVAILABLE
+    }
+
+    await simulator.start(host="127.0.0.1", port=simulator.port)
+    await _next_cycle(hass, freezer)
+    await _next_cycle(hass, freezer)
+    assert STATE_UNAVAILABLE not in {hass.states.get(e).state for e in meter_entities}
+    expected = simulator.device_values(1)["ActivePower"]
+    assert float(hass.states.get(POWER).state) == pytest.approx(expected, rel=1e-6)
