@@ -1,24 +1,12 @@
-"""Shared fixtures: the integration runs as a custom component against the real simulator."""
+"""Fixtures for every test: the simulated site on a loopback socket."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-import custom_components.ems  # noqa: F401 - the harness finds custom integrations by import
-from custom_components.ems.const import CONF_UNIT_ID, DOMAIN
-from homeassistant.const import CONF_HOST, CONF_PORT
-from homeassistant.core import HomeAssistant
 from simulator import SiteSimulator
-
-GRID_METER_UNIT = 1
-
-
-@pytest.fixture(autouse=True)
-def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
-    """Let Home Assistant load `custom_components/ems` in every test."""
 
 
 @pytest.fixture
@@ -28,25 +16,3 @@ async def simulator(socket_enabled: None) -> AsyncIterator[SiteSimulator]:
     await site.start(host="127.0.0.1", port=0)
     yield site
     await site.stop()
-
-
-@pytest.fixture
-def mock_config_entry(simulator: SiteSimulator) -> MockConfigEntry:
-    """A hub entry pointing at the simulator, as the config flow would create it."""
-    return MockConfigEntry(
-        domain=DOMAIN,
-        title=f"127.0.0.1:{simulator.port}",
-        unique_id=f"127.0.0.1:{simulator.port}",
-        data={CONF_HOST: "127.0.0.1", CONF_PORT: simulator.port, CONF_UNIT_ID: GRID_METER_UNIT},
-    )
-
-
-@pytest.fixture
-async def init_integration(
-    hass: HomeAssistant, mock_config_entry: MockConfigEntry
-) -> MockConfigEntry:
-    """The hub entry, set up and polled once."""
-    mock_config_entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
-    await hass.async_block_till_done()
-    return mock_config_entry

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).parent.parent / "custom_components" / "ems"
+PACKAGE = Path(__file__).parents[2] / "custom_components" / "ems"
 PURE_STAGES = [
     "model.py",
     "profiles/__init__.py",

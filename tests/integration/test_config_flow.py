@@ -113,7 +113,7 @@ async def test_out_of_range_fields_are_refused(
     user_input[field] = value
     with pytest.raises((InvalidData, vol.Invalid)):
         await hass.config_entries.flow.async_configure(flow_id, user_input)
-    assert simulator.requests == 0
+    assert simulator.requests.total == 0
 
 
 async def test_duplicate_hub_aborts(
