@@ -51,12 +51,10 @@ def _number(
 ) -> vol.All:
     """A number box that also rejects out-of-range input sent past the frontend."""
     box = selector.NumberSelectorConfig(
-        min=minimum,
-        max=maximum,
-        step=step,
-        unit_of_measurement=unit,
-        mode=selector.NumberSelectorMode.BOX,
+        min=minimum, max=maximum, step=step, mode=selector.NumberSelectorMode.BOX
     )
+    if unit is not None:
+        box["unit_of_measurement"] = unit
     coerce = vol.Coerce(int) if step == 1 else vol.Coerce(float)
     return vol.All(selector.NumberSelector(box), coerce, vol.Range(min=minimum, max=maximum))
 
