@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import timedelta
+import time
 
 from homeassistant.const import CONF_HOST, CONF_PORT, CONF_SCAN_INTERVAL, Platform
 from homeassistant.core import HomeAssistant
 import homeassistant.helpers.config_validation as cv
 from homeassistant.helpers.typing import ConfigType
-from homeassistant.util import dt as dt_util
 
 from .const import (
     CONF_MAX_GAP,
@@ -39,15 +39,19 @@ async def async_setup_entry(hass: HomeAssistant, entry: EmsConfigEntry) -> bool:
     profiles = await hass.async_add_executor_job(builtin_profiles)
     profile = profiles[entry.data.get(CONF_PROFILE, DEFAULT_PROFILE)]
     unit_id: int = entry.data[CONF_UNIT_ID]
-    device = Device(id=f"unit{unit_id}", name=f"{profile.model} (unit {unit_id})", unit_id=unit_id,
-                    profile=profile)
+    device = Device(
+        id=f"unit{unit_id}",
+        name=f"{profile.model} (unit {unit_id})",
+        unit_id=unit_id,
+        profile=profile,
+    )
     hub = ModbusHub(
         settings=HubSettings(
             host=entry.data[CONF_HOST],
             port=entry.data[CONF_PORT],
             timeout=entry.options.get(CONF_TIMEOUT, DEFAULT_TIMEOUT),
         ),
-        clock=lambda: dt_util.utcnow().timestamp(),
+        clock=time.monotonic,
     )
     coordinator = EmsCoordinator(
         hass,

@@ -27,9 +27,7 @@ def assess(
     if not was_read:
         return _reading(device_id, spec, timestamp, None, Quality.MISSING)
     if value is None:
-        return _reading(
-            device_id, spec, timestamp, None, Quality.REJECTED, REASON_NOT_IMPLEMENTED
-        )
+        return _reading(device_id, spec, timestamp, None, Quality.REJECTED, REASON_NOT_IMPLEMENTED)
     if isinstance(value, str):
         return _reading(device_id, spec, timestamp, value, Quality.OK)
     if math.isnan(value) or not _in_range(spec, value):

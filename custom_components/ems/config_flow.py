@@ -46,9 +46,8 @@ _ERROR_BY_KIND = {
     ModbusErrorKind.EXCEPTION_RESPONSE: "unsupported_device",
 }
 
-def _number(
-    minimum: float, maximum: float, *, step: float = 1, unit: str | None = None
-) -> vol.All:
+
+def _number(minimum: float, maximum: float, *, step: float = 1, unit: str | None = None) -> vol.All:
     """A number box that also rejects out-of-range input sent past the frontend."""
     box = selector.NumberSelectorConfig(
         min=minimum, max=maximum, step=step, mode=selector.NumberSelectorMode.BOX
@@ -74,9 +73,9 @@ _RECONFIGURE_SCHEMA = vol.Schema(
 )
 _OPTIONS_SCHEMA = vol.Schema(
     {
-        vol.Required(
-            CONF_SCAN_INTERVAL, default=DEFAULT_SCAN_INTERVAL.total_seconds()
-        ): _number(1, 3600, unit="s"),
+        vol.Required(CONF_SCAN_INTERVAL, default=DEFAULT_SCAN_INTERVAL.total_seconds()): _number(
+            1, 3600, unit="s"
+        ),
         vol.Required(CONF_TIMEOUT, default=DEFAULT_TIMEOUT): _number(0.2, 60, step=0.1, unit="s"),
         vol.Required(CONF_MAX_READ, default=DEFAULT_MAX_READ): _number(1, 125),
         vol.Required(CONF_MAX_GAP, default=DEFAULT_MAX_GAP): _number(0, 100),
@@ -93,9 +92,7 @@ def valid_host(host: str) -> bool:
     return True
 
 
-async def _test_connection(
-    hass: HomeAssistant, host: str, port: int, unit_id: int
-) -> str | None:
+async def _test_connection(hass: HomeAssistant, host: str, port: int, unit_id: int) -> str | None:
     """Read the meter once; return the translation key of what went wrong, if anything."""
     profile = (await hass.async_add_executor_job(builtin_profiles))[DEFAULT_PROFILE]
     try:

@@ -411,8 +411,6 @@ async def read_plan(hub: ModbusHub, blocks: Iterable[ReadBlock]) -> PollResult:
     return PollResult(image=image, failed_blocks=failed, requests=hub.requests - before)
 
 
-
-
 async def probe(settings: HubSettings, unit_id: int, channels: Iterable[ChannelSpec]) -> None:
     """Open a connection and read the first block of a device; raise why it failed."""
     hub = ModbusHub(settings=settings, clock=lambda: 0.0)

@@ -46,7 +46,9 @@ class Conversion:
     offset: float = 0.0
 
     def apply(self, value: float) -> float:
-        """Convert a value from the profile's unit."""
+        """Convert a value from the profile's unit; identity keeps integers integers."""
+        if self.factor == 1.0 and self.offset == 0.0:
+            return value
         return value * self.factor + self.offset
 
 

@@ -139,9 +139,7 @@ async def async_setup_entry(
 ) -> None:
     """Create the sensors of every device on the hub."""
     coordinator = entry.runtime_data.coordinator
-    entities: list[EmsSensor] = [
-        EmsSensor(coordinator, description) for description in HUB_SENSORS
-    ]
+    entities: list[EmsSensor] = [EmsSensor(coordinator, description) for description in HUB_SENSORS]
     entities.extend(
         EmsSensor(coordinator, _channel_description(device, spec), device)
         for device in coordinator.devices.values()

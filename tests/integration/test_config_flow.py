@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import socket
 
+from homeassistant.config_entries import SOURCE_USER
+from homeassistant.const import CONF_HOST, CONF_PORT
+from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType, InvalidData
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 import voluptuous as vol
 
 from custom_components.ems.const import CONF_UNIT_ID, DOMAIN
-from homeassistant.config_entries import SOURCE_USER
-from homeassistant.const import CONF_HOST, CONF_PORT
-from homeassistant.core import HomeAssistant
-from homeassistant.data_entry_flow import FlowResultType, InvalidData
 from simulator import SiteSimulator
 
 
@@ -43,9 +43,7 @@ async def test_user_flow_creates_entry(hass: HomeAssistant, simulator: SiteSimul
     assert result["result"].unique_id == f"127.0.0.1:{simulator.port}"
 
 
-async def test_cannot_connect_then_recovers(
-    hass: HomeAssistant, socket_enabled: None
-) -> None:
+async def test_cannot_connect_then_recovers(hass: HomeAssistant, socket_enabled: None) -> None:
     """Nothing listening → cannot_connect; once the simulator runs there, the entry is made."""
     port = _closed_port()
     flow_id = await _start(hass)
@@ -63,9 +61,7 @@ async def test_cannot_connect_then_recovers(
     assert result["type"] is FlowResultType.CREATE_ENTRY
 
 
-async def test_silent_unit_id_then_recovers(
-    hass: HomeAssistant, simulator: SiteSimulator
-) -> None:
+async def test_silent_unit_id_then_recovers(hass: HomeAssistant, simulator: SiteSimulator) -> None:
     """A unit id nobody answers on is reported as such; the right one then works."""
     flow_id = await _start(hass)
     result = await hass.config_entries.flow.async_configure(
@@ -100,16 +96,25 @@ async def test_invalid_host_then_recovers(
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [(CONF_PORT, 0), (CONF_PORT, 65536), (CONF_PORT, "http"), (CONF_UNIT_ID, 0),
-     (CONF_UNIT_ID, 248), (CONF_UNIT_ID, -1)],
+    [
+        (CONF_PORT, 0),
+        (CONF_PORT, 65536),
+        (CONF_PORT, "http"),
+        (CONF_UNIT_ID, 0),
+        (CONF_UNIT_ID, 248),
+        (CONF_UNIT_ID, -1),
+    ],
 )
 async def test_out_of_range_fields_are_refused(
     hass: HomeAssistant, simulator: SiteSimulator, field: str, value: object
 ) -> None:
     """Port and unit id outside their ranges never reach the connection test."""
     flow_id = await _start(hass)
-    user_input: dict[str, object] = {CONF_HOST: "127.0.0.1", CONF_PORT: simulator.port,
-                                     CONF_UNIT_ID: 1}
+    user_input: dict[str, object] = {
+        CONF_HOST: "127.0.0.1",
+        CONF_PORT: simulator.port,
+        CONF_UNIT_ID: 1,
+    }
     user_input[field] = value
     with pytest.raises((InvalidData, vol.Invalid)):
         await hass.config_entries.flow.async_configure(flow_id, user_input)

@@ -2,26 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import asyncio
 
-from freezegun.api import FrozenDateTimeFactory
-import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
-
-from custom_components.ems.const import DEFAULT_SCAN_INTERVAL
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.ems.const import CONF_TIMEOUT
+from custom_components.ems.modbus import BACKOFF_FIRST
 from simulator import SiteSimulator
 
 POWER = "sensor.sdm630_unit_1_active_power"
-
-
-async def _next_cycle(hass: HomeAssistant, freezer: FrozenDateTimeFactory) -> None:
-    freezer.tick(DEFAULT_SCAN_INTERVAL + timedelta(seconds=1))
-    async_fire_time_changed(hass)
-    await hass.async_block_till_done()
 
 
 async def test_setup_and_unload(hass: HomeAssistant, init_integration: MockConfigEntry) -> None:
@@ -51,28 +45,33 @@ async def test_setup_retries_when_hub_is_down(
 
 async def test_device_lost_and_back(
     hass: HomeAssistant,
-    init_integration: MockConfigEntry,
+    mock_config_entry: MockConfigEntry,
     simulator: SiteSimulator,
-    freezer: FrozenDateTimeFactory,
     entity_registry: er.EntityRegistry,
 ) -> None:
     """Simulator stopped → every meter entity unavailable → restarted → values again."""
+    mock_config_entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(mock_config_entry, options={CONF_TIMEOUT: 0.5})
+    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+    coordinator = mock_config_entry.runtime_data.coordinator
     meter_entities = [
         entry.entity_id
-        for entry in er.async_entries_for_config_entry(entity_registry, init_integration.entry_id)
+        for entry in er.async_entries_for_config_entry(entity_registry, mock_config_entry.entry_id)
         if "_unit1_" in entry.unique_id and not entry.disabled
     ]
     assert len(meter_entities) > 20
 
     await simulator.stop()
-    await _next_cycle(hass, freezer)
-    assert {hass.states.get(entity_id).state for entity_id in meter_entities} == {
-        STATE_UNAVAILABLE
-    }
+    await coordinator.async_refresh()
+    await hass.async_block_till_done()
+    assert {hass.states.get(entity_id).state for entity_id in meter_entities} == {STATE_UNAVAILABLE}
 
     await simulator.start(host="127.0.0.1", port=simulator.port)
-    await _next_cycle(hass, freezer)
-    await _next_cycle(hass, freezer)
+    # The first reconnect waits out the shortest back-off step.
+    await asyncio.sleep(BACKOFF_FIRST)
+    await coordinator.async_refresh()
+    await hass.async_block_till_done()
     assert STATE_UNAVAILABLE not in {hass.states.get(e).state for e in meter_entities}
     expected = simulator.device_values(1)["ActivePower"]
     assert float(hass.states.get(POWER).state) == pytest.approx(expected, rel=1e-6)

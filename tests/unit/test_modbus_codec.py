@@ -8,6 +8,7 @@ import struct
 from hypothesis import given, strategies as st
 import pytest
 
+from custom_components.ems.modbus import decode_channel, decode_words, encode_value, was_read
 from custom_components.ems.model import (
     ChannelKind,
     ChannelSpec,
@@ -16,7 +17,6 @@ from custom_components.ems.model import (
     RegisterFunction,
     WordOrder,
 )
-from custom_components.ems.modbus import decode_channel, decode_words, encode_value, was_read
 
 _INTEGER_RANGES = {
     DataType.INT16: (-(2**15), 2**15 - 1),
@@ -94,8 +94,9 @@ def test_string_round_trip(text: str, word_order: WordOrder) -> None:
 )
 def test_scale_and_scale_factor(raw: int, scale: float, exponent: int) -> None:
     """A fixed scale and a SunSpec scale-factor register both apply."""
-    register = _register(DataType.INT16, WordOrder.BIG, WordOrder.BIG, scale=scale,
-                         scale_register=20)
+    register = _register(
+        DataType.INT16, WordOrder.BIG, WordOrder.BIG, scale=scale, scale_register=20
+    )
     spec = ChannelSpec(key="ActivePower", unit="W", kind=ChannelKind.MEASUREMENT, register=register)
     image = {(1, RegisterFunction.INPUT): {10: raw & 0xFFFF, 20: exponent & 0xFFFF}}
     value = decode_channel(spec, 1, image)
@@ -108,9 +109,15 @@ def test_sentinels_nan_and_missing_registers_give_none() -> None:
     assert decode_words(sentinel, [0xFFFF]) is None
     assert decode_words(sentinel, [0xFFFE]) == 0xFFFE
     nan_words = list(struct.unpack(">HH", struct.pack(">f", math.nan)))
-    assert decode_words(_register(DataType.FLOAT32, WordOrder.BIG, WordOrder.BIG), nan_words) is None
-    spec = ChannelSpec(key="Frequency", unit="Hz", kind=ChannelKind.MEASUREMENT,
-                       register=_register(DataType.FLOAT32, WordOrder.BIG, WordOrder.BIG))
+    assert (
+        decode_words(_register(DataType.FLOAT32, WordOrder.BIG, WordOrder.BIG), nan_words) is None
+    )
+    spec = ChannelSpec(
+        key="Frequency",
+        unit="Hz",
+        kind=ChannelKind.MEASUREMENT,
+        register=_register(DataType.FLOAT32, WordOrder.BIG, WordOrder.BIG),
+    )
     half_read = {(1, RegisterFunction.INPUT): {10: 0x4248}}
     assert not was_read(spec, 1, half_read)
     assert decode_channel(spec, 1, half_read) is None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings, strategies as st
 import pytest
 
+from custom_components.ems.modbus import PlannedChannel, ReadBlock, build_read_plan
 from custom_components.ems.model import (
     ChannelKind,
     ChannelSpec,
@@ -12,14 +13,17 @@ from custom_components.ems.model import (
     Register,
     RegisterFunction,
 )
-from custom_components.ems.modbus import PlannedChannel, ReadBlock, build_read_plan
 
 _TYPES = [DataType.UINT16, DataType.FLOAT32, DataType.UINT64]
 
 
-def _channel(unit: int, function: RegisterFunction, address: int, data_type: DataType) -> PlannedChannel:
+def _channel(
+    unit: int, function: RegisterFunction, address: int, data_type: DataType
+) -> PlannedChannel:
     register = Register(function=function, address=address, data_type=data_type)
-    spec = ChannelSpec(key=f"c{address}", unit=None, kind=ChannelKind.MEASUREMENT, register=register)
+    spec = ChannelSpec(
+        key=f"c{address}", unit=None, kind=ChannelKind.MEASUREMENT, register=register
+    )
     return PlannedChannel(unit_id=unit, spec=spec)
 
 

@@ -39,8 +39,14 @@ def test_conversion_to_canonical_unit(
     unit: str | None, value: float, canonical: str | None, expected: float
 ) -> None:
     """Each unit lands in its canonical unit with the right value."""
-    reading = Reading(device_id="d", channel="c", timestamp=datetime.now(UTC), value=value,
-                      quality=Quality.OK, unit=unit)
+    reading = Reading(
+        device_id="d",
+        channel="c",
+        timestamp=datetime.now(UTC),
+        value=value,
+        quality=Quality.OK,
+        unit=unit,
+    )
     normalized = normalize(reading)
     assert normalized.unit == canonical
     assert normalized.value == pytest.approx(expected)

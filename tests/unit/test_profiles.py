@@ -42,8 +42,14 @@ def test_sdm630_is_a_full_three_phase_set() -> None:
     """The grid meter profile has every phase value and both energy directions."""
     sdm630 = builtin_profiles()["eastron_sdm630"]
     keys = {spec.key for spec in sdm630.channels}
-    for quantity in ("Voltage", "Current", "ActivePower", "ReactivePower", "ApparentPower",
-                     "PowerFactor"):
+    for quantity in (
+        "Voltage",
+        "Current",
+        "ActivePower",
+        "ReactivePower",
+        "ApparentPower",
+        "PowerFactor",
+    ):
         assert {f"{quantity}_L{phase}" for phase in (1, 2, 3)} <= keys
     assert sdm630.channel("EnergyImport").kind is ChannelKind.COUNTER
     assert sdm630.channel("EnergyImport").register.address == 0x48
