@@ -3,7 +3,12 @@
 Pure: no I/O and no wall clock; time only moves through `SiteModel.advance`.
 
 Signs follow OpenEMS (DESIGN.md section 3): grid power > 0 imports, battery power > 0
-discharges, PV power >= 0, hence grid = load - pv - battery at every instant.
+discharges, PV power >= 0, hence grid = load - pv - battery at every instant. The load is all
+consumption on the site's AC side: the house, the heat pump and the PV inverter's own standby
+draw while it sleeps at night (its production reads 0 then, as the inverter reports it).
+
+Battery control follows the SunSpec model 124 registers the battery inverter holds
+(`StorageControls`; the exact semantics are in its docstring and in simulator.sunspec_devices).
 
 Electrical conventions of the derived meter quantities:
 - reactive power Q > 0 is inductive (the house appliances); the PV and battery inverters run
@@ -18,7 +23,7 @@ from __future__ import annotations
 
 import cmath
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 import math
@@ -49,10 +54,12 @@ _HEAT_PUMP_CYCLE_S = 1800.0
 
 # Feeder resistance seen by the meter: imports pull the phase voltage down, exports push it up.
 _FEEDER_RESISTANCE_OHM = 0.25
+# Float sums of step lengths miss an exact deadline by a few ulp.
+_TIME_TOLERANCE_S = 1e-6
 
 
 class BatteryMode(StrEnum):
-    """How the battery inverter picks its power."""
+    """How the battery inverter picks its power, as follows from its StorageControls."""
 
     AUTO = "auto"  # self-consumption: absorb PV surplus, cover deficit
     CHARGE = "charge"
@@ -68,6 +75,66 @@ class BatteryCommand:
     power_w: float = 0.0
 
 
+STORAGE_CHARGE = 0x1  # StorCtl_Mod bit 0
+STORAGE_DISCHARGE = 0x2  # StorCtl_Mod bit 1
+
+
+@dataclass(frozen=True, slots=True)
+class StorageControls:
+    """The battery inverter's control settings: the writable points of SunSpec model 124.
+
+    - mode (StorCtl_Mod): 0 = the device's own logic, self-consumption (auto). Bit 0 (charge)
+      alone forces power = -charge_rate_pct% x max charge power (a negative rate discharges);
+      bit 1 (discharge) alone forces +discharge_rate_pct% x max discharge power (a negative
+      rate charges). Both bits: hold (0 W), unless exactly one of the two rates is nonzero,
+      which then applies as if its bit were set alone. A forced rate of 0 holds.
+    - charge_rate_pct (InWRte), discharge_rate_pct (OutWRte): -100..100 %.
+    - reserve_pct (MinRsvPct): the battery never discharges below this SoC, in any mode.
+    - revert_s (InOutWRte_RvrtTms): with revert_s > 0, a control write (mode or a rate) starts
+      a timer; without a further control write for revert_s simulated seconds the mode
+      returns to 0. 0 never reverts.
+    - window_s, ramp_s (InOutWRte_WinTms, InOutWRte_RmpTms): stored and served; the simulated
+      inverter reaches a new setpoint at once.
+    """
+
+    mode: int = 0
+    charge_rate_pct: float = 0.0
+    discharge_rate_pct: float = 0.0
+    reserve_pct: float = 0.0
+    revert_s: float = 0.0
+    window_s: float = 0.0
+    ramp_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        """Reject settings the device would refuse."""
+        if self.mode & ~(STORAGE_CHARGE | STORAGE_DISCHARGE):
+            raise ValueError(f"StorCtl_Mod {self.mode} sets bits other than charge/discharge")
+        for name, rate in (("InWRte", self.charge_rate_pct), ("OutWRte", self.discharge_rate_pct)):
+            if not -100.0 <= rate <= 100.0:
+                raise ValueError(f"{name} {rate} is outside -100..100 %")
+        if not 0.0 <= self.reserve_pct <= 100.0:
+            raise ValueError(f"MinRsvPct {self.reserve_pct} is outside 0..100 %")
+        if min(self.revert_s, self.window_s, self.ramp_s) < 0:
+            raise ValueError("times cannot be negative")
+
+    def forced_power_w(self, max_charge_w: float, max_discharge_w: float) -> float | None:
+        """The battery power (+ discharge) the settings force; None in auto."""
+        charge = bool(self.mode & STORAGE_CHARGE)
+        discharge = bool(self.mode & STORAGE_DISCHARGE)
+        if charge and discharge:
+            if self.charge_rate_pct and not self.discharge_rate_pct:
+                discharge = False
+            elif self.discharge_rate_pct and not self.charge_rate_pct:
+                charge = False
+            else:
+                return 0.0
+        if charge:
+            return -(self.charge_rate_pct * max_charge_w / 100.0) + 0.0  # + 0.0: no -0.0
+        if discharge:
+            return self.discharge_rate_pct * max_discharge_w / 100.0 + 0.0
+        return None
+
+
 @dataclass(frozen=True, slots=True)
 class SiteConfig:
     """Everything that defines a simulated site; the same config gives the same site."""
@@ -81,6 +148,7 @@ class SiteConfig:
     initial_soc: float = 50.0
     base_load_w: float = 400.0
     heat_pump_power_w: float = 1800.0
+    pv_standby_w: float = 2.0  # the PV inverter's AC draw while it sleeps (none without PV)
     seed: int = 1
     start: datetime = datetime(2026, 6, 21, tzinfo=UTC)
     nominal_voltage: float = 230.0
@@ -94,6 +162,10 @@ class SiteConfig:
             raise ValueError("initial_soc must be within 0..100 %")
         if self.battery_capacity_kwh <= 0.0:
             raise ValueError("battery_capacity_kwh must be positive")
+        if min(self.battery_max_charge_w, self.battery_max_discharge_w) <= 0.0:
+            raise ValueError("the battery's maximum charge and discharge powers must be positive")
+        if self.pv_standby_w < 0.0:
+            raise ValueError("pv_standby_w cannot be negative")
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +186,10 @@ class GroundTruth:
     battery_discharged_kwh: float
     load_energy_kwh: float
     heat_pump_energy_kwh: float
+    pv_standby_w: float  # part of load_power_w
+    pv_standby_kwh: float  # part of load_energy_kwh
+    battery_mode: BatteryMode
+    battery_controls: StorageControls
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,8 +198,9 @@ class PowerFlows:
 
     elapsed_s: float
     pv_w: float
-    load_w: float  # the whole house, heat pump included
+    load_w: float  # the whole house, heat pump and PV inverter standby included
     heat_pump_w: float
+    pv_standby_w: float
     battery_w: float
     phase_active_w: tuple[float, float, float]
     phase_reactive_var: tuple[float, float, float]
@@ -144,6 +221,7 @@ class PowerFlows:
             "pv": self.pv_w,
             "load": self.load_w,
             "heat_pump": self.heat_pump_w,
+            "pv_standby": self.pv_standby_w,
             "battery_charged": max(-self.battery_w, 0.0),
             "battery_discharged": max(self.battery_w, 0.0),
             "reactive_import": max(reactive, 0.0),
@@ -166,7 +244,7 @@ class SiteState:
     flows: PowerFlows
     counters_kwh: Mapping[str, float]  # kWh, or kvarh for the reactive counters
     soc_pct: float
-    battery_command: BatteryCommand
+    storage_controls: StorageControls
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,7 +405,8 @@ class SiteModel:
 
     Energies and the battery's stored energy use the trapezoid rule over the step, so the
     counters are exactly the integral of the powers reported at the step boundaries. The
-    battery is lossless: SoC = initial + (charged - discharged) / capacity.
+    battery is lossless: SoC = initial + (charged - discharged) / capacity. A pending revert
+    of the storage controls ends a step, so the revert happens at its exact simulated time.
     """
 
     def __init__(self, config: SiteConfig) -> None:
@@ -335,7 +414,8 @@ class SiteModel:
         self.config = config
         self._capacity_wh = config.battery_capacity_kwh * 1000.0
         self._stored_wh = self._capacity_wh * config.initial_soc / 100.0
-        self._command = BatteryCommand()
+        self._controls = StorageControls()
+        self._revert_at_s: float | None = None
         self._noise = _SeededSlots(config.seed, lambda rng: rng.uniform(-1.0, 1.0))
         self._heat_pump = _SeededSlots(f"{config.seed}/heat-pump", _heat_pump_duty)
         self._start_unix_s = config.start.timestamp()
@@ -355,9 +435,26 @@ class SiteModel:
         return self.config.start + timedelta(seconds=self._flows.elapsed_s)
 
     @property
+    def storage_controls(self) -> StorageControls:
+        """The battery inverter's control settings now."""
+        return self._controls
+
+    @property
+    def revert_at_s(self) -> float | None:
+        """Elapsed seconds at which the controls return to auto, if a revert is pending."""
+        return self._revert_at_s
+
+    @property
     def battery_command(self) -> BatteryCommand:
-        """The command the battery follows now."""
-        return self._command
+        """What the storage controls make the battery do now."""
+        forced = self._forced_power_w()
+        if forced is None:
+            return BatteryCommand()
+        if forced < 0:
+            return BatteryCommand(BatteryMode.CHARGE, -forced)
+        if forced > 0:
+            return BatteryCommand(BatteryMode.DISCHARGE, forced)
+        return BatteryCommand(BatteryMode.HOLD)
 
     def advance(self, seconds: float) -> None:
         """Move simulated time forward, integrating in steps of at most MAX_STEP_S."""
@@ -366,18 +463,59 @@ class SiteModel:
         remaining = seconds
         while remaining > 0:
             step = min(MAX_STEP_S, remaining)
-            self._step(step)
-            remaining -= step
+            if self._revert_at_s is not None:
+                step = min(step, max(self._revert_at_s - self.elapsed_s, 0.0))
+            if step > 0:
+                self._step(step)
+                remaining -= step
+            if (
+                self._revert_at_s is not None
+                and self.elapsed_s >= self._revert_at_s - _TIME_TOLERANCE_S
+            ):
+                self._revert_at_s = None
+                self._controls = replace(self._controls, mode=0)
+                self._follow_controls()
+
+    def set_storage_controls(self, controls: StorageControls, *, control_write: bool) -> None:
+        """Apply new control settings at once.
+
+        A control write (mode or a rate) restarts the revert timer from now when revert_s > 0;
+        setting revert_s to 0 cancels a pending revert.
+        """
+        if control_write:
+            self._revert_at_s = self.elapsed_s + controls.revert_s if controls.revert_s else None
+        elif not controls.revert_s:
+            self._revert_at_s = None
+        self._controls = controls
+        self._follow_controls()
 
     def set_battery_command(self, mode: BatteryMode | str, power_w: float = 0.0) -> None:
-        """Switch the battery's control mode; power_w is the charge/discharge magnitude."""
+        """Command the battery as its model 124 registers would; power_w is a magnitude.
+
+        auto: StorCtl_Mod 0. charge: bit 0 with InWRte = power_w as a percentage of the maximum
+        charge power (at most 100 %). discharge: bit 1 with OutWRte likewise. hold: both bits
+        with both rates 0. Counts as a control write for the revert timer.
+        """
         if power_w < 0:
             raise ValueError("power_w is a magnitude; the mode gives the direction")
-        self._command = BatteryCommand(BatteryMode(mode), float(power_w))
-        # The inverter follows at once: re-evaluate the present instant with a zero-length
-        # step, which leaves the integrated history untouched.
-        self._flows = self._flows_at(self.elapsed_s, step_s=0.0, previous_battery_w=0.0)
-        self._rates = self._flows.counter_rates()
+        controls = self._controls
+        match BatteryMode(mode):
+            case BatteryMode.AUTO:
+                controls = replace(controls, mode=0)
+            case BatteryMode.CHARGE:
+                rate = min(power_w * 100.0 / self.config.battery_max_charge_w, 100.0)
+                controls = replace(controls, mode=STORAGE_CHARGE, charge_rate_pct=rate)
+            case BatteryMode.DISCHARGE:
+                rate = min(power_w * 100.0 / self.config.battery_max_discharge_w, 100.0)
+                controls = replace(controls, mode=STORAGE_DISCHARGE, discharge_rate_pct=rate)
+            case BatteryMode.HOLD:
+                controls = replace(
+                    controls,
+                    mode=STORAGE_CHARGE | STORAGE_DISCHARGE,
+                    charge_rate_pct=0.0,
+                    discharge_rate_pct=0.0,
+                )
+        self.set_storage_controls(controls, control_write=True)
 
     def state(self) -> SiteState:
         """Snapshot of the present instant."""
@@ -387,7 +525,7 @@ class SiteModel:
             flows=self._flows,
             counters_kwh=MappingProxyType(dict(self._counters_kwh)),
             soc_pct=self._stored_wh / self._capacity_wh * 100.0,
-            battery_command=self._command,
+            storage_controls=self._controls,
         )
 
     def truth(self) -> GroundTruth:
@@ -409,7 +547,17 @@ class SiteModel:
             battery_discharged_kwh=counters["battery_discharged"],
             load_energy_kwh=counters["load"],
             heat_pump_energy_kwh=counters["heat_pump"],
+            pv_standby_w=flows.pv_standby_w,
+            pv_standby_kwh=counters["pv_standby"],
+            battery_mode=self.battery_command.mode,
+            battery_controls=self._controls,
         )
+
+    def _follow_controls(self) -> None:
+        # The inverter follows at once: re-evaluate the present instant with a zero-length
+        # step, which leaves the integrated history untouched.
+        self._flows = self._flows_at(self.elapsed_s, step_s=0.0, previous_battery_w=0.0)
+        self._rates = self._flows.counter_rates()
 
     def _step(self, step_s: float) -> None:
         before = self._flows
@@ -432,14 +580,22 @@ class SiteModel:
             day_of_year, utc_hour, self.config.latitude, self.config.longitude
         )
         pv = clear_sky_pv_w(elevation, self.config.pv_kwp)
+        standby = self.config.pv_standby_w if pv == 0.0 and self.config.pv_kwp > 0 else 0.0
         heat_pump = self._heat_pump_w(elapsed_s)
         local_hour = (utc_hour + self.config.longitude / 15) % 24
         appliances = household_profile_w(local_hour, self.config.base_load_w) * (
             1 + _LOAD_NOISE_FRACTION * self._load_noise(elapsed_s)
         )
-        load = appliances + heat_pump
+        load = appliances + heat_pump + standby
         battery = self._battery_setpoint(load - pv, step_s, previous_battery_w)
-        return _distribute_over_phases(elapsed_s, pv, appliances, heat_pump, battery)
+        return _distribute_over_phases(
+            elapsed_s,
+            pv_w=pv,
+            appliances_w=appliances,
+            heat_pump_w=heat_pump,
+            pv_standby_w=standby,
+            battery_w=battery,
+        )
 
     def _utc_hour_and_day(self, elapsed_s: float) -> tuple[float, int]:
         unix_s = self._start_unix_s + elapsed_s
@@ -461,12 +617,15 @@ class SiteModel:
         return self.config.heat_pump_power_w if running else 0.0
 
     def _battery_setpoint(self, demand_w: float, step_s: float, previous_w: float) -> float:
-        target = self._command_target(demand_w)
+        forced = self._forced_power_w()
+        target = demand_w if forced is None else forced
         # With trapezoid integration the stored energy after this step must still allow the
-        # next step (at most MAX_STEP_S) to ramp to zero without leaving 0..100 %. Near the
-        # bounds this tapers the power over the last second of energy, so SoC never overshoots.
+        # next step (at most MAX_STEP_S) to ramp to zero without leaving reserve..100 %. Near
+        # the bounds this tapers the power over the last second of energy, so SoC never
+        # overshoots.
         horizon_s = (step_s + MAX_STEP_S) / 2
-        stored_j = self._stored_wh * _J_PER_WH
+        reserve_wh = self._capacity_wh * self._controls.reserve_pct / 100.0
+        stored_j = (self._stored_wh - reserve_wh) * _J_PER_WH
         headroom_j = (self._capacity_wh - self._stored_wh) * _J_PER_WH
         discharge_limit = max(0.0, (stored_j - previous_w * step_s / 2) / horizon_s)
         charge_limit = max(0.0, (headroom_j + previous_w * step_s / 2) / horizon_s)
@@ -474,21 +633,20 @@ class SiteModel:
         lower = -min(self.config.battery_max_charge_w, charge_limit)
         return min(max(target, lower), upper)
 
-    def _command_target(self, demand_w: float) -> float:
-        command = self._command
-        match command.mode:
-            case BatteryMode.AUTO:
-                return demand_w
-            case BatteryMode.CHARGE:
-                return -command.power_w
-            case BatteryMode.DISCHARGE:
-                return command.power_w
-            case BatteryMode.HOLD:
-                return 0.0
+    def _forced_power_w(self) -> float | None:
+        return self._controls.forced_power_w(
+            self.config.battery_max_charge_w, self.config.battery_max_discharge_w
+        )
 
 
 def _distribute_over_phases(
-    elapsed_s: float, pv_w: float, appliances_w: float, heat_pump_w: float, battery_w: float
+    elapsed_s: float,
+    *,
+    pv_w: float,
+    appliances_w: float,
+    heat_pump_w: float,
+    pv_standby_w: float,
+    battery_w: float,
 ) -> PowerFlows:
     """Split the powers over L1..L3: house unevenly, heat pump on L3, inverters symmetric."""
     active: list[float] = []
@@ -501,13 +659,14 @@ def _distribute_over_phases(
         if phase == HEAT_PUMP_PHASE:
             house_w += heat_pump_w
             house_var += heat_pump_w * _HEAT_PUMP_TAN_PHI
-        active.append(house_w - (pv_w + battery_w) / 3)
+        active.append(house_w + (pv_standby_w - pv_w - battery_w) / 3)
         reactive.append(house_var)
     return PowerFlows(
         elapsed_s=elapsed_s,
         pv_w=pv_w,
-        load_w=appliances_w + heat_pump_w,
+        load_w=appliances_w + heat_pump_w + pv_standby_w,
         heat_pump_w=heat_pump_w,
+        pv_standby_w=pv_standby_w,
         battery_w=battery_w,
         phase_active_w=(active[0], active[1], active[2]),
         phase_reactive_var=(reactive[0], reactive[1], reactive[2]),

@@ -12,19 +12,21 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
+from datetime import datetime
 import functools
 import time
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from pymodbus.datastore import ModbusServerContext
 from pymodbus.pdu import ExceptionResponse, ModbusPDU
 from pymodbus.server import ModbusTcpServer
 from pymodbus.transaction import TransactionManager
 
+from simulator.devices import DEVICES
 from simulator.faults import ExceptionCode, Faults
 from simulator.physics import BatteryMode, GroundTruth, SiteConfig, SiteModel, SiteState
 from simulator.pymodbus_compat import NoSuchUnitError, silent_on_missing_units
-from simulator.registers import DEVICES, DeviceMap, Function
+from simulator.registers import DeviceMap, Function, Value
 
 _REGISTER_FUNCTIONS: Mapping[int, Function] = {
     3: "holding",
@@ -35,6 +37,14 @@ _REGISTER_FUNCTIONS: Mapping[int, Function] = {
     23: "holding",
 }
 _CLOCK_TICK_S = 1.0
+
+
+class ControlWrite(NamedTuple):
+    """One accepted write of a control register, at simulated time."""
+
+    time: datetime
+    register: str  # the device_values key, e.g. "124.InWRte"
+    value: Value
 
 
 class RequestRejectedError(Exception):
@@ -94,29 +104,40 @@ class DeviceBank:
     """The devices' registers over one site model, bent by the faults. No sockets here."""
 
     def __init__(
-        self, model: SiteModel, clock: SiteClock, faults: Faults, devices: Mapping[int, DeviceMap]
+        self,
+        model: SiteModel,
+        clock: SiteClock,
+        faults: Faults,
+        devices: Mapping[int, DeviceMap],
+        control_writes: list[ControlWrite],
     ) -> None:
-        """Serve `devices` from `model`."""
+        """Serve `devices` from `model`; log accepted writes in `control_writes`."""
         self._model = model
         self._clock = clock
         self._faults = faults
         self._devices = devices
+        self._control_writes = control_writes
 
-    def values(self, unit_id: int) -> dict[str, float]:
+    def values(self, unit_id: int) -> dict[str, Value]:
         """What the unit's registers serve now, at register resolution."""
         device = self._device(unit_id)
         offsets = self._faults.counter_offsets
         lifetime = device.read_values(self._state())
-        return {
-            register.key: register.quantize(
-                lifetime[register.key] - offsets.get((unit_id, register.key), 0.0)
-            )
-            for register in device.registers
-        }
+        values: dict[str, Value] = {}
+        for register in device.registers:
+            value = lifetime[register.key]
+            offset = offsets.get((unit_id, register.key))
+            if offset is not None and isinstance(value, float | int):
+                value -= offset
+            values[register.key] = register.quantize(value)
+        return values
 
     def lifetime_value(self, unit_id: int, key: str) -> float:
         """A value as it would be without counter resets."""
-        return self._device(unit_id).read_values(self._state())[key]
+        value = self._device(unit_id).read_values(self._state())[key]
+        if not isinstance(value, float | int):
+            raise TypeError(f"{key} is not a number")
+        return value
 
     def read(self, unit_id: int, function_code: int, address: int, count: int) -> list[int]:
         """Words for a read request, or RequestRejectedError."""
@@ -141,6 +162,8 @@ class DeviceBank:
             device.apply_writes(self._model, written)
         except ValueError as error:
             raise RequestRejectedError(ExceptionCode.ILLEGAL_DATA_VALUE) from error
+        now = self._model.now
+        self._control_writes.extend(ControlWrite(now, key, value) for key, value in written.items())
 
     def _check(self, device: DeviceMap, function: Function, addresses: range) -> None:
         code = self._faults.exception_code(device.unit_id, function, addresses)
@@ -352,6 +375,8 @@ class SiteSimulator:
         """Build the site; `start()` opens the Modbus server."""
         self.config = config or SiteConfig()
         self.requests = RequestCount()
+        # Accepted writes of control registers, oldest first; a test may clear it.
+        self.control_writes: list[ControlWrite] = []
         self._model = SiteModel(self.config)
         self._clock = SiteClock(self._model, speed)
         self.faults = Faults(
@@ -359,7 +384,7 @@ class SiteSimulator:
             lifetime_value=self._lifetime_value,
             drop_connections=self._drop_connections,
         )
-        self._bank = DeviceBank(self._model, self._clock, self.faults, DEVICES)
+        self._bank = DeviceBank(self._model, self._clock, self.faults, DEVICES, self.control_writes)
         self._gate = RequestGate(self.faults, self.requests)
         self._server: _SiteModbusServer | None = None
         self._listener: asyncio.Server | None = None
@@ -384,8 +409,13 @@ class SiteSimulator:
         self._clock.sync()
         return self._model.truth()
 
-    def device_values(self, unit_id: int) -> dict[str, float | int]:
-        """The values the unit's registers serve now, before encoding, at register resolution."""
+    def device_values(self, unit_id: int) -> dict[str, Value]:
+        """The values the unit's registers serve now, before encoding, at register resolution.
+
+        Eastron meters: keys as in simulator.eastron. SunSpec devices: "<model>.<point>" with
+        the scale factor applied, text as str and None where a point is not implemented (see
+        simulator.sunspec).
+        """
         return dict(self._bank.values(unit_id))
 
     def advance(self, seconds: float) -> None:
@@ -393,7 +423,8 @@ class SiteSimulator:
         self._clock.advance(seconds)
 
     def set_battery_command(self, mode: BatteryMode | str, power_w: float = 0.0) -> None:
-        """Command the battery directly, as its control registers would."""
+        """Command the battery directly, as its model 124 registers would (see
+        SiteModel.set_battery_command); not logged in control_writes."""
         self._clock.sync()
         self._model.set_battery_command(mode, power_w)
 

@@ -9,6 +9,7 @@ from typing import Any
 from pymodbus.client import AsyncModbusTcpClient
 
 from simulator import SiteConfig
+from simulator.devices import DEVICES
 from simulator.registers import Function
 
 # pymodbus renamed the unit keyword of its client calls in 3.10.
@@ -41,3 +42,8 @@ async def write(client: AsyncModbusTcpClient, address: int, values: list[int], u
     if len(values) == 1:
         return await client.write_register(address, values[0], **{UNIT_KEYWORD: unit})
     return await client.write_registers(address, values, **{UNIT_KEYWORD: unit})
+
+
+def address_of(unit_id: int, key: str) -> int:
+    """The first register address of a served value."""
+    return DEVICES[unit_id].register(key).address

@@ -22,7 +22,7 @@ def test_cli_serves_and_stops_on_sigterm() -> None:
     try:
         assert process.stderr is not None
         started = process.stderr.readline()
-        match = re.search(r"on 127\.0\.0\.1:(\d+), unit ids 1, 2, 3, 5", started)
+        match = re.search(r"on 127\.0\.0\.1:(\d+), unit ids 1, 2, 3, 4, 5", started)
         assert match, started
         with socket.create_connection(("127.0.0.1", int(match[1])), timeout=2):
             pass

@@ -10,8 +10,11 @@ from pymodbus.exceptions import ConnectionException, ModbusIOException
 import pytest
 
 from simulator import SiteSimulator
-from simulator.registers import DEVICES, decode
-from tests.simulator.helpers import make_client, read, write
+from simulator.devices import DEVICES
+from simulator.registers import decode
+from tests.simulator.helpers import address_of, make_client, read, write
+
+STORAGE_MODE = address_of(3, "124.StorCtl_Mod")
 
 
 def true_words(sim: SiteSimulator, unit_id: int, key: str) -> list[int]:
@@ -40,7 +43,7 @@ async def test_delayed_responses(sim: SiteSimulator, client: AsyncModbusTcpClien
     sim.faults.delay(0.15)
     started = loop.time()
     assert not (await read(client, "input", 0, 2, 1)).isError()
-    assert not (await write(client, 100, [0], 3)).isError()  # one delay per request
+    assert not (await write(client, STORAGE_MODE, [0], 3)).isError()  # one delay per request
     assert loop.time() - started == pytest.approx(0.3, abs=0.12)
     sim.faults.clear()
     started = loop.time()
@@ -73,10 +76,11 @@ async def test_exception_on_one_register(sim: SiteSimulator, client: AsyncModbus
 async def test_exception_on_a_write_leaves_the_device_unchanged(
     sim: SiteSimulator, client: AsyncModbusTcpClient
 ) -> None:
-    sim.faults.exception(3, "holding", 100, code=6)
-    response = await write(client, 100, [1, 2000], 3)
+    sim.faults.exception(3, "holding", STORAGE_MODE, code=6)
+    response = await write(client, STORAGE_MODE, [1], 3)
     assert response.exception_code == 6
-    assert sim.device_values(3)["ControlMode"] == 0
+    assert sim.device_values(3)["124.StorCtl_Mod"] == 0
+    assert not sim.control_writes
 
 
 async def test_garbage_for_a_number_of_reads(
@@ -104,18 +108,19 @@ async def test_meter_counter_reset(sim: SiteSimulator, client: AsyncModbusTcpCli
     sim.advance(3600.0)
     lifetime_kwh = sim.truth.pv_energy_kwh
     assert lifetime_kwh > 1.0
-    sim.faults.reset_counter(2, "EnergyGenerated")
-    assert sim.device_values(2)["EnergyGenerated"] == 0
+    sim.faults.reset_counter(2, "103.WH")
+    assert sim.device_values(2)["103.WH"] == 0
     sim.advance(600.0)
-    served_wh = sim.device_values(2)["EnergyGenerated"]
+    served_wh = sim.device_values(2)["103.WH"]
     assert served_wh == pytest.approx((sim.truth.pv_energy_kwh - lifetime_kwh) * 1000, abs=1)
     assert sim.truth.pv_energy_kwh > lifetime_kwh  # the ground truth keeps the lifetime total
-    response = await read(client, "holding", 2, 2, 2)
-    assert DEVICES[2].register("EnergyGenerated").from_words(response.registers) == served_wh
+    assert sim.device_values(4)["203.TotWhExp"] == round(sim.truth.pv_energy_kwh * 1000)
+    response = await read(client, "holding", address_of(2, "103.WH"), 2, 2)
+    assert DEVICES[2].register("103.WH").from_words(response.registers) == served_wh
     with pytest.raises(ValueError, match="not an energy counter"):
-        sim.faults.reset_counter(2, "AC_Power")
+        sim.faults.reset_counter(2, "103.W")
     sim.faults.clear()
-    assert sim.device_values(2)["EnergyGenerated"] == round(sim.truth.pv_energy_kwh * 1000)
+    assert sim.device_values(2)["103.WH"] == round(sim.truth.pv_energy_kwh * 1000)
 
 
 async def test_weak_gateway_limits_the_request_size(

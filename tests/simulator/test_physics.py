@@ -10,7 +10,7 @@ import math
 from hypothesis import given, settings, strategies as st
 import pytest
 
-from simulator import GroundTruth, SiteConfig
+from simulator import GroundTruth, SiteConfig, StorageControls
 from simulator.physics import (
     BatteryMode,
     SiteModel,
@@ -196,7 +196,11 @@ def test_any_command_sequence_keeps_balance_and_bounds(
         assert truth.grid_power_w == pytest.approx(
             truth.load_power_w - truth.pv_power_w - truth.battery_power_w, abs=1e-9
         )
-        assert all(math.isfinite(value) for value in astuple(truth)[1:])
+        assert all(math.isfinite(value) for value in astuple(truth) if isinstance(value, float))
+        # A charge or discharge at 0 W holds (and so may one at 1e-300 W, as its rate is 0 %).
+        assert truth.battery_mode in ({mode} if power_w >= 1e-6 else {mode, "hold"})
+        if power_w == 0.0 and mode != "auto":
+            assert truth.battery_mode == "hold"
 
 
 @pytest.mark.parametrize("hour", [2, 11, 19])
@@ -266,3 +270,187 @@ def test_config_rejects_nonsense() -> None:
         SiteConfig(initial_soc=120.0)
     with pytest.raises(ValueError, match="time only moves forward"):
         SiteModel(SiteConfig()).advance(-1.0)
+
+
+# Max charge 5000 W, max discharge 4000 W, so the two percentages are told apart.
+CONTROLLED = SiteConfig(battery_max_discharge_w=4000.0, start=datetime(2026, 6, 21, 22, tzinfo=UTC))
+
+
+@pytest.mark.parametrize(
+    ("controls", "expected_w", "mode"),
+    [
+        (StorageControls(mode=1, charge_rate_pct=30.0), -1500.0, "charge"),
+        (StorageControls(mode=1, charge_rate_pct=-20.0), 1000.0, "discharge"),  # % of WChaMax
+        (StorageControls(mode=2, discharge_rate_pct=40.0), 1600.0, "discharge"),
+        (StorageControls(mode=2, discharge_rate_pct=-10.0), -400.0, "charge"),
+        (StorageControls(mode=1), 0.0, "hold"),
+        (StorageControls(mode=2, charge_rate_pct=30.0), 0.0, "hold"),  # bit 0 is not set
+        (StorageControls(mode=3), 0.0, "hold"),
+        (StorageControls(mode=3, charge_rate_pct=30.0), -1500.0, "charge"),
+        (StorageControls(mode=3, discharge_rate_pct=40.0), 1600.0, "discharge"),
+        (StorageControls(mode=3, charge_rate_pct=30.0, discharge_rate_pct=40.0), 0.0, "hold"),
+    ],
+)
+def test_storage_controls_force_the_battery(
+    controls: StorageControls, expected_w: float, mode: str
+) -> None:
+    model = SiteModel(CONTROLLED)
+    model.set_storage_controls(controls, control_write=True)
+    for _ in range(2):
+        truth = model.truth()
+        assert truth.battery_power_w == expected_w
+        assert truth.battery_mode == mode
+        assert truth.battery_controls == controls
+        model.advance(30.0)
+
+
+def test_storage_controls_in_auto_follow_the_house() -> None:
+    model = SiteModel(CONTROLLED)
+    model.set_storage_controls(
+        StorageControls(mode=0, charge_rate_pct=30.0, discharge_rate_pct=40.0), control_write=True
+    )
+    model.advance(60.0)
+    truth = model.truth()
+    assert truth.battery_mode == "auto"
+    assert truth.battery_power_w == pytest.approx(truth.load_power_w)  # night: covers the load
+    assert truth.grid_power_w == pytest.approx(0.0, abs=1e-9)
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"mode": 4},
+        {"mode": -1},
+        {"charge_rate_pct": 100.5},
+        {"discharge_rate_pct": -101.0},
+        {"reserve_pct": 120.0},
+        {"revert_s": -1.0},
+    ],
+)
+def test_storage_controls_reject_nonsense(settings: dict[str, float]) -> None:
+    with pytest.raises(ValueError, match=r"."):
+        StorageControls(**settings)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "controls",
+    [
+        StorageControls(reserve_pct=45.0),
+        StorageControls(mode=2, discharge_rate_pct=100.0, reserve_pct=45.0),
+    ],
+)
+def test_the_battery_never_discharges_below_the_reserve(controls: StorageControls) -> None:
+    model = SiteModel(CONTROLLED)  # night, 50 %: auto and forced discharge both drain it
+    model.set_storage_controls(controls, control_write=True)
+    socs = []
+    for _ in range(3600):
+        model.advance(1.0)
+        socs.append(model.truth().battery_soc_pct)
+    assert min(socs) >= 45.0 - 1e-6
+    assert socs[-1] == pytest.approx(45.0, abs=1e-6)
+    truth = model.truth()
+    assert abs(truth.battery_power_w) < 0.5
+    assert truth.grid_power_w == pytest.approx(truth.load_power_w, abs=0.5)
+
+
+def test_a_reserve_above_the_soc_stops_discharging_at_once() -> None:
+    model = SiteModel(CONTROLLED)
+    model.advance(60.0)
+    assert model.truth().battery_power_w > 100.0
+    model.set_storage_controls(StorageControls(reserve_pct=60.0), control_write=False)
+    assert model.truth().battery_power_w == 0.0
+    model.set_battery_command("charge", 1000.0)  # charging stays allowed
+    model.advance(10.0)
+    assert model.truth().battery_power_w == -1000.0
+
+
+def test_revert_timer_returns_to_auto_after_the_timeout() -> None:
+    model = SiteModel(CONTROLLED)
+    forced = StorageControls(mode=1, charge_rate_pct=30.0, revert_s=60.0)
+    model.set_storage_controls(forced, control_write=True)
+    model.advance(59.5)
+    assert model.truth().battery_mode == "charge"
+    model.advance(0.5)
+    truth = model.truth()
+    assert truth.battery_mode == "auto"
+    assert truth.battery_controls == replace(forced, mode=0)  # the rates stay
+    assert truth.battery_power_w == pytest.approx(truth.load_power_w)
+    assert model.revert_at_s is None
+
+
+def test_revert_timer_restarts_with_each_control_write() -> None:
+    model = SiteModel(CONTROLLED)
+    forced = StorageControls(mode=1, charge_rate_pct=30.0, revert_s=60.0)
+    model.set_storage_controls(forced, control_write=True)
+    model.advance(40.0)
+    model.set_storage_controls(forced, control_write=True)  # the same value again
+    model.advance(59.0)
+    assert model.truth().battery_mode == "charge"
+    model.set_storage_controls(replace(forced, reserve_pct=10.0), control_write=False)
+    model.advance(1.0)  # a reserve write is no control write
+    assert model.truth().battery_mode == "auto"
+
+
+def test_revert_happens_at_its_time_inside_a_long_advance() -> None:
+    model = SiteModel(CONTROLLED)
+    model.set_battery_command("charge", 5000.0)
+    model.set_storage_controls(replace(model.storage_controls, revert_s=10.0), control_write=True)
+    charged_before = model.truth().battery_charged_kwh
+    model.advance(100.0)
+    truth = model.truth()
+    assert truth.battery_mode == "auto"
+    # 10 s at 5 kW, then the night's discharge: 13.9 Wh charged, not 139 Wh.
+    assert (truth.battery_charged_kwh - charged_before) * 1000 == pytest.approx(
+        5000 / 360, rel=1e-3
+    )
+
+
+def test_revert_time_zero_never_reverts_and_cancels_a_pending_revert() -> None:
+    model = SiteModel(CONTROLLED)
+    forced = StorageControls(mode=2, discharge_rate_pct=10.0, revert_s=30.0)
+    model.set_storage_controls(forced, control_write=True)
+    model.advance(20.0)
+    model.set_storage_controls(replace(forced, revert_s=0.0), control_write=False)
+    model.advance(600.0)
+    assert model.truth().battery_mode == "discharge"
+
+
+def test_battery_commands_map_onto_the_storage_controls() -> None:
+    model = SiteModel(SiteConfig())
+    model.set_battery_command("charge", 2000.0)
+    assert model.storage_controls == StorageControls(mode=1, charge_rate_pct=40.0)
+    model.set_battery_command("discharge", 1500.0)
+    assert model.storage_controls == StorageControls(
+        mode=2, charge_rate_pct=40.0, discharge_rate_pct=30.0
+    )
+    model.set_battery_command("auto")
+    assert model.storage_controls.mode == 0
+    model.set_battery_command("hold", 700.0)
+    assert model.storage_controls == StorageControls(mode=3)
+    assert model.battery_command.mode == BatteryMode.HOLD
+
+
+@pytest.mark.parametrize(
+    ("hour", "pv_kwp", "standby_w"), [(0, 8.0, 2.0), (11, 8.0, 0.0), (0, 0.0, 0.0)]
+)
+def test_pv_inverter_draws_standby_power_while_it_sleeps(
+    hour: int, pv_kwp: float, standby_w: float
+) -> None:
+    config = SiteConfig(
+        pv_kwp=pv_kwp, heat_pump_power_w=0.0, start=datetime(2026, 6, 21, hour, tzinfo=UTC)
+    )
+    model = SiteModel(config)
+    model.set_battery_command("hold")
+    model.advance(600.0)
+    truth = model.truth()
+    assert truth.pv_standby_w == standby_w
+    assert truth.pv_standby_kwh == pytest.approx(standby_w * 600 / 3.6e6)
+    assert truth.grid_power_w == pytest.approx(truth.load_power_w - truth.pv_power_w)
+    assert sum(p.active_w for p in grid_phase_readings(model.state())) == pytest.approx(
+        truth.grid_power_w
+    )
+
+
+def test_battery_limits_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="positive"):
+        SiteConfig(battery_max_charge_w=0.0)

@@ -10,11 +10,15 @@ from pymodbus.exceptions import ModbusIOException
 import pytest
 
 from simulator import SiteSimulator
-from simulator.registers import DEVICES
-from tests.simulator.helpers import MORNING, make_client, read, write
+from simulator.devices import DEVICES
+from simulator.registers import Value
+from tests.simulator.helpers import MORNING, address_of, make_client, read, write
+
+STORAGE_MODE = address_of(3, "124.StorCtl_Mod")
+CHARGE_RATE = address_of(3, "124.InWRte")
 
 
-async def read_every_register(client: AsyncModbusTcpClient, unit_id: int) -> dict[str, float]:
+async def read_every_register(client: AsyncModbusTcpClient, unit_id: int) -> dict[str, Value]:
     values = {}
     for register in DEVICES[unit_id].registers:
         response = await read(
@@ -29,6 +33,8 @@ async def test_registers_decode_to_the_device_values(
     sim: SiteSimulator, client: AsyncModbusTcpClient
 ) -> None:
     sim.advance(5400.0)
+    # Unit 4 has accumulators that are not implemented (0, as implemented ones may read too);
+    # test_sunspec decodes it with the scale factors, as a SunSpec reader does.
     for unit_id in (1, 5, 2, 3):
         assert await read_every_register(client, unit_id) == sim.device_values(unit_id), unit_id
 
@@ -57,24 +63,38 @@ async def test_grid_meter_block_matches_the_ground_truth(
 async def test_battery_control_registers_command_the_battery(
     sim: SiteSimulator, client: AsyncModbusTcpClient
 ) -> None:
-    assert not (await write(client, 100, [1, 2000], unit=3)).isError()  # FC16: charge 2 kW
+    assert not (await write(client, CHARGE_RATE, [4000], unit=3)).isError()  # FC6: 40.00 %
+    assert not (await write(client, STORAGE_MODE, [1], unit=3)).isError()  # charge
     assert sim.truth.battery_power_w == -2000.0
-    response = await read(client, "holding", 0, 2, 3)
-    assert DEVICES[3].register("ActivePower").from_words(response.registers) == -2000
-    assert not (await write(client, 100, [3], unit=3)).isError()  # FC6: hold
+    response = await read(client, "holding", address_of(3, "802.W"), 1, 3)
+    assert DEVICES[3].register("802.W").from_words(response.registers) == -2000
+    mode_to_rate = range(STORAGE_MODE, CHARGE_RATE + 1)
+    words = (await read(client, "holding", mode_to_rate.start, len(mode_to_rate), 3)).registers
+    words[0] = 3  # hold: both bits, both rates 0
+    words[CHARGE_RATE - STORAGE_MODE] = 0
+    response = await write(client, STORAGE_MODE, words, unit=3)  # FC16 across read-only points
+    assert response.exception_code == 2
+    assert not (await write(client, CHARGE_RATE - 1, [0, 0], unit=3)).isError()  # FC16
+    assert not (await write(client, STORAGE_MODE, [3], unit=3)).isError()
     assert sim.truth.battery_power_w == 0.0
     values = sim.device_values(3)
-    assert (values["ControlMode"], values["ControlPower"]) == (3, 2000)
+    assert (values["124.StorCtl_Mod"], values["124.InWRte"], values["124.OutWRte"]) == (3, 0, 0)
 
 
 ILLEGAL_WRITES = [
-    ((3, 100), [9], 3),  # no such control mode
-    ((3, 2), [500], 2),  # SOC is read-only
+    ((3, STORAGE_MODE), [4], 3),  # bit 2 is no control mode
+    ((3, CHARGE_RATE), [10_001], 3),  # more than 100 %
+    ((3, address_of(3, "802.SoC")), [500], 2),  # read-only
+    ((3, address_of(3, "124.WChaMax")), [500], 2),  # read-only
+    ((2, address_of(2, "1.DA")), [7], 2),  # no writable register at all
     ((1, 0xFC00), [1, 2], 2),  # the meter's serial number is read-only
 ]
 ILLEGAL_READS = [
-    ("holding", 9, 1, 3),  # between the battery's status and control registers
-    ("input", 0, 1, 3),  # the battery has no input registers
+    ("holding", 39999, 2, 3),  # just before the SunSpec marker
+    ("holding", address_of(3, "end.L") + 1, 1, 3),  # just after the end marker
+    ("input", 40000, 2, 3),  # SunSpec devices have no input registers
+    ("holding", 40000, 2, 4),  # the PV meter's map starts at 50000
+    ("holding", 0, 2, 4),
     ("input", 0x017F, 2, 1),  # past the end of the SDM630 map
     ("holding", 0x0000, 2, 5),
 ]
@@ -89,6 +109,7 @@ async def test_illegal_writes_get_exceptions(
         assert response.isError(), (unit_id, address)
         assert response.exception_code == code, (unit_id, address)
     assert sim.device_values(3) == command
+    assert not sim.control_writes
 
 
 async def test_addresses_a_device_does_not_have_are_illegal(
@@ -111,8 +132,8 @@ async def test_requests_are_counted(sim: SiteSimulator, client: AsyncModbusTcpCl
     sim.reset_request_count()
     for _ in range(3):
         await read(client, "input", 0, 2, 1)
-    await read(client, "holding", 0, 9, 3)
-    await write(client, 100, [0], 3)
+    await read(client, "holding", 40000, 9, 3)
+    await write(client, STORAGE_MODE, [0], 3)
     with pytest.raises(ModbusIOException):
         await read(client, "holding", 0, 1, 9)
     assert sim.requests.total == 6

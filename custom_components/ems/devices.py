@@ -1,0 +1,143 @@
+"""From config entries to devices: the profile catalogue, identification, subentry data."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+import time
+from typing import Any
+
+from homeassistant.config_entries import ConfigSubentry
+from homeassistant.const import CONF_HOST, CONF_PORT
+from homeassistant.core import HomeAssistant
+
+from .const import (
+    CONF_PROFILE,
+    CONF_ROLE,
+    CONF_SUNSPEC_MODELS,
+    CONF_TIMEOUT,
+    CONF_TRANSPORT,
+    CONF_UNIT_ID,
+    SUNSPEC_PROFILE,
+    USER_PROFILE_DIR,
+)
+from .modbus import (
+    DEFAULT_TIMEOUT,
+    HubSettings,
+    ModbusErrorKind,
+    ModbusHub,
+    ModbusTransportError,
+    Transport,
+    detect_profile,
+    discover_sunspec,
+)
+from .model import Device, DeviceProfile, DeviceRole
+from .profiles import ProfileError, builtin_profiles, load_profiles
+from .profiles.sunspec import ModelInstance, build_profile
+
+ERROR_BY_KIND = {
+    ModbusErrorKind.CONNECTION: "cannot_connect",
+    ModbusErrorKind.TIMEOUT: "no_response",
+    ModbusErrorKind.EXCEPTION_RESPONSE: "unsupported_device",
+}
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Catalogue:
+    """Every profile a user can pick: shipped ones and their own, with the broken files."""
+
+    profiles: dict[str, DeviceProfile]
+    errors: list[ProfileError]
+
+
+def _load_catalogue(user_dir: Path) -> Catalogue:
+    profiles = dict(builtin_profiles())
+    user_profiles, errors = load_profiles(user_dir)
+    for profile_id, profile in user_profiles.items():
+        if profile_id in profiles:
+            errors.append(
+                ProfileError(profile.source, None, "id", f"'{profile_id}' is a shipped profile")
+            )
+            continue
+        profiles[profile_id] = profile
+    return Catalogue(profiles=profiles, errors=errors)
+
+
+async def async_load_catalogue(hass: HomeAssistant) -> Catalogue:
+    """Read the profiles off the event loop (YAML files)."""
+    return await hass.async_add_executor_job(
+        _load_catalogue, Path(hass.config.path(USER_PROFILE_DIR))
+    )
+
+
+def hub_settings(data: Mapping[str, Any], options: Mapping[str, Any]) -> HubSettings:
+    """Connection settings of a hub entry."""
+    return HubSettings(
+        transport=Transport(data.get(CONF_TRANSPORT, Transport.TCP)),
+        host=data[CONF_HOST],
+        port=data[CONF_PORT],
+        timeout=options.get(CONF_TIMEOUT, DEFAULT_TIMEOUT),
+    )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Identified:
+    """What answered at a unit id: a SunSpec chain, a known meter, or nothing we know."""
+
+    profile: DeviceProfile | None
+    sunspec_models: list[ModelInstance]
+
+
+async def async_identify(settings: HubSettings, unit_id: int, catalogue: Catalogue) -> Identified:
+    """Ask the device what it is; raises `ModbusTransportError` when nobody answers."""
+    hub = ModbusHub(settings=settings, clock=time.monotonic)
+    try:
+        chain = await discover_sunspec(hub, unit_id)
+        if chain:
+            return Identified(profile=build_profile(chain), sunspec_models=chain)
+        profile = await detect_profile(hub, unit_id, catalogue.profiles.values())
+        return Identified(profile=profile, sunspec_models=[])
+    finally:
+        await hub.close()
+
+
+def device_data(
+    unit_id: int, role: DeviceRole, profile_id: str, sunspec_models: list[ModelInstance]
+) -> dict[str, Any]:
+    """What a device subentry stores."""
+    data: dict[str, Any] = {CONF_UNIT_ID: unit_id, CONF_ROLE: role, CONF_PROFILE: profile_id}
+    if profile_id == SUNSPEC_PROFILE:
+        data[CONF_SUNSPEC_MODELS] = [
+            [model.model_id, model.address, model.length] for model in sunspec_models
+        ]
+    return data
+
+
+def device_from_subentry(subentry: ConfigSubentry, catalogue: Catalogue) -> Device | None:
+    """The device a subentry describes; `None` when its profile is gone."""
+    data = subentry.data
+    profile_id = data[CONF_PROFILE]
+    if profile_id == SUNSPEC_PROFILE:
+        chain = [
+            ModelInstance(model_id=model_id, address=address, length=length)
+            for model_id, address, length in data[CONF_SUNSPEC_MODELS]
+        ]
+        profile: DeviceProfile | None = build_profile(chain)
+    else:
+        profile = catalogue.profiles.get(profile_id)
+    if profile is None:
+        return None
+    unit_id = int(data[CONF_UNIT_ID])
+    return Device(
+        id=f"unit{unit_id}",
+        name=subentry.title,
+        unit_id=unit_id,
+        profile=profile,
+        role=DeviceRole(data[CONF_ROLE]),
+    )
+
+
+def describe_error(err: ModbusTransportError) -> str:
+    """The translation key for a failed connection test."""
+    return ERROR_BY_KIND[err.kind]
