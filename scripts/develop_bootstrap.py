@@ -30,7 +30,15 @@ CREDENTIALS_FILE = Path(__file__).resolve().parent.parent / "config" / ".ems-dev
 # its payload here; a menu step takes {"next_step_id": "<step>"}.
 EMS_DOMAIN = "ems"
 EMS_FLOW_STEPS: list[dict[str, Any]] = [
-    {"host": "127.0.0.1", "port": 5020, "unit_id": 1},  # step "user"
+    {"transport": "tcp", "host": "127.0.0.1", "port": 5020, "unit_id": 1},  # step "user"
+    {"profile": "eastron_sdm630", "name": "Grid meter", "role": "grid"},  # step "device"
+]
+# Further devices of the simulated site, each added through the device subentry flow.
+EMS_DEVICE_STEPS: list[list[dict[str, Any]]] = [
+    [{"unit_id": 2}, {"profile": "sunspec", "name": "PV inverter", "role": "production"}],
+    [{"unit_id": 3}, {"profile": "sunspec", "name": "Battery", "role": "battery"}],
+    [{"unit_id": 4}, {"profile": "sunspec", "name": "PV meter", "role": "submeter"}],
+    [{"unit_id": 5}, {"profile": "eastron_sdm120", "name": "Heat pump", "role": "load"}],
 ]
 # -------------------------------------------------------------------------------------------
 
@@ -227,26 +235,38 @@ def _ems_entries(token: str) -> list[dict[str, Any]]:
     return entries
 
 
-def _run_ems_flow(token: str) -> dict[str, Any]:
-    """Add an ems hub through the real config flow, one payload per step."""
-    path = "/api/config/config_entries/flow"
-    start = {"handler": EMS_DOMAIN, "show_advanced_options": False}
+def _run_flow(
+    token: str, path: str, start: dict[str, Any], steps: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """Drive a real config (or subentry) flow, one payload per step."""
     try:
         result: dict[str, Any] = _call("POST", path, token=token, json_body=start)
     except BootstrapError as err:
         hint = "look for the traceback in config/home-assistant.log"
         raise BootstrapError(f"{err}\n  ({hint})") from None
-    for payload in EMS_FLOW_STEPS:
+    for payload in steps:
         if result.get("type") not in ("form", "menu"):
             break
         step = result.get("step_id")
         result = _call("POST", f"{path}/{result['flow_id']}", token=token, json_body=payload)
         if result.get("type") == "form" and result.get("errors"):
             raise BootstrapError(
-                f"ems config flow step {step!r} refused {payload}: errors {result.get('errors')}"
+                f"ems flow step {step!r} refused {payload}: errors {result.get('errors')}"
             )
     if result.get("type") != "create_entry":
-        raise BootstrapError(f"ems config flow did not create an entry: {json.dumps(result)}")
+        raise BootstrapError(f"ems flow did not create an entry: {json.dumps(result)}")
+    return result
+
+
+def _run_ems_flow(token: str) -> dict[str, Any]:
+    """Add the ems hub with its grid meter, then the site's other devices as subentries."""
+    start = {"handler": EMS_DOMAIN, "show_advanced_options": False}
+    result = _run_flow(token, "/api/config/config_entries/flow", start, EMS_FLOW_STEPS)
+    entry_id = result["result"]["entry_id"]
+    for steps in EMS_DEVICE_STEPS:
+        device_start = {"handler": [entry_id, "device"]}
+        _run_flow(token, "/api/config/config_entries/subentries/flow", device_start, steps)
+        print(f"bootstrap: added the device {steps[-1]['name']!r}")
     return result
 
 

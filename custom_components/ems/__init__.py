@@ -3,27 +3,32 @@
 from __future__ import annotations
 
 from datetime import timedelta
+import logging
 import time
+from types import MappingProxyType
 
+from homeassistant.config_entries import ConfigSubentry
 from homeassistant.const import CONF_HOST, CONF_PORT, CONF_SCAN_INTERVAL, Platform
 from homeassistant.core import HomeAssistant
-import homeassistant.helpers.config_validation as cv
+from homeassistant.helpers import config_validation as cv, issue_registry as ir
 from homeassistant.helpers.typing import ConfigType
 
 from .const import (
     CONF_MAX_GAP,
     CONF_MAX_READ,
     CONF_PROFILE,
-    CONF_TIMEOUT,
+    CONF_ROLE,
     CONF_UNIT_ID,
-    DEFAULT_PROFILE,
     DEFAULT_SCAN_INTERVAL,
     DOMAIN,
+    SUBENTRY_DEVICE,
 )
 from .coordinator import EmsConfigEntry, EmsCoordinator, EmsRuntimeData
-from .modbus import DEFAULT_MAX_GAP, DEFAULT_MAX_READ, DEFAULT_TIMEOUT, HubSettings, ModbusHub
-from .model import Device
-from .profiles import builtin_profiles
+from .devices import Catalogue, async_load_catalogue, device_from_subentry, hub_settings
+from .modbus import DEFAULT_MAX_GAP, DEFAULT_MAX_READ, ModbusHub
+from .model import Device, DeviceRole
+
+_LOGGER = logging.getLogger(__name__)
 
 PLATFORMS: list[Platform] = [Platform.SENSOR]
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
@@ -36,28 +41,14 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
 
 async def async_setup_entry(hass: HomeAssistant, entry: EmsConfigEntry) -> bool:
     """Connect to the hub, read every device once, then create the entities."""
-    profiles = await hass.async_add_executor_job(builtin_profiles)
-    profile = profiles[entry.data.get(CONF_PROFILE, DEFAULT_PROFILE)]
-    unit_id: int = entry.data[CONF_UNIT_ID]
-    device = Device(
-        id=f"unit{unit_id}",
-        name=f"{profile.model} (unit {unit_id})",
-        unit_id=unit_id,
-        profile=profile,
-    )
-    hub = ModbusHub(
-        settings=HubSettings(
-            host=entry.data[CONF_HOST],
-            port=entry.data[CONF_PORT],
-            timeout=entry.options.get(CONF_TIMEOUT, DEFAULT_TIMEOUT),
-        ),
-        clock=time.monotonic,
-    )
+    catalogue = await async_load_catalogue(hass)
+    devices = _devices(hass, entry, catalogue)
+    hub = ModbusHub(settings=hub_settings(entry.data, entry.options), clock=time.monotonic)
     coordinator = EmsCoordinator(
         hass,
         entry,
         hub,
-        [device],
+        devices,
         max_read=entry.options.get(CONF_MAX_READ, DEFAULT_MAX_READ),
         max_gap=entry.options.get(CONF_MAX_GAP, DEFAULT_MAX_GAP),
         scan_interval=timedelta(
@@ -70,13 +61,42 @@ async def async_setup_entry(hass: HomeAssistant, entry: EmsConfigEntry) -> bool:
         await hub.close()
         raise
     entry.runtime_data = EmsRuntimeData(coordinator=coordinator)
-    entry.async_on_unload(entry.add_update_listener(_async_options_updated))
+    entry.async_on_unload(entry.add_update_listener(_async_entry_updated))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True
 
 
-async def _async_options_updated(hass: HomeAssistant, entry: EmsConfigEntry) -> None:
-    """New limits mean a new read plan: reload the hub."""
+def _devices(hass: HomeAssistant, entry: EmsConfigEntry, catalogue: Catalogue) -> list[Device]:
+    """The hub's devices; one whose profile is gone is left out and reported as a repair."""
+    devices: list[Device] = []
+    for subentry in entry.subentries.values():
+        if subentry.subentry_type != SUBENTRY_DEVICE:
+            continue
+        issue_id = f"profile_missing_{subentry.subentry_id}"
+        device = device_from_subentry(subentry, catalogue)
+        if device is None:
+            ir.async_create_issue(
+                hass,
+                DOMAIN,
+                issue_id,
+                is_fixable=False,
+                severity=ir.IssueSeverity.ERROR,
+                translation_key="profile_missing",
+                translation_placeholders={
+                    "device": subentry.title,
+                    "profile": subentry.data[CONF_PROFILE],
+                },
+            )
+            continue
+        ir.async_delete_issue(hass, DOMAIN, issue_id)
+        devices.append(device)
+    for error in catalogue.errors:
+        _LOGGER.error("Profile not loaded: %s", error)
+    return devices
+
+
+async def _async_entry_updated(hass: HomeAssistant, entry: EmsConfigEntry) -> None:
+    """New options or devices mean a new read plan: reload the hub."""
     await hass.config_entries.async_reload(entry.entry_id)
 
 
@@ -86,3 +106,32 @@ async def async_unload_entry(hass: HomeAssistant, entry: EmsConfigEntry) -> bool
     if unloaded:
         await entry.runtime_data.coordinator.hub.close()
     return unloaded
+
+
+async def async_migrate_entry(hass: HomeAssistant, entry: EmsConfigEntry) -> bool:
+    """Version 1 held one SDM630 in the hub's data; version 2 makes it a device subentry."""
+    if entry.version > 2:
+        return False
+    if entry.version == 1:
+        unit_id = int(entry.data[CONF_UNIT_ID])
+        hass.config_entries.async_update_entry(
+            entry,
+            data={CONF_HOST: entry.data[CONF_HOST], CONF_PORT: entry.data[CONF_PORT]},
+            version=2,
+        )
+        hass.config_entries.async_add_subentry(
+            entry,
+            ConfigSubentry(
+                data=MappingProxyType(
+                    {
+                        CONF_UNIT_ID: unit_id,
+                        CONF_PROFILE: "eastron_sdm630",
+                        CONF_ROLE: DeviceRole.GRID.value,
+                    }
+                ),
+                subentry_type=SUBENTRY_DEVICE,
+                title=f"SDM630 (unit {unit_id})",
+                unique_id=str(unit_id),
+            ),
+        )
+    return True

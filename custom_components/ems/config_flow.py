@@ -1,4 +1,4 @@
-"""Config flow: a Modbus TCP hub, tested before it is saved."""
+"""Config flow: a Modbus hub (tested before it is saved) and its devices as subentries."""
 
 from __future__ import annotations
 
@@ -10,41 +10,51 @@ from homeassistant.config_entries import (
     ConfigEntry,
     ConfigFlow,
     ConfigFlowResult,
+    ConfigSubentryFlow,
     OptionsFlow,
+    SubentryFlowResult,
 )
-from homeassistant.const import CONF_HOST, CONF_PORT, CONF_SCAN_INTERVAL
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.const import CONF_HOST, CONF_NAME, CONF_PORT, CONF_SCAN_INTERVAL
+from homeassistant.core import callback
 from homeassistant.helpers import selector
 import voluptuous as vol
 
 from .const import (
     CONF_MAX_GAP,
     CONF_MAX_READ,
+    CONF_PROFILE,
+    CONF_ROLE,
     CONF_TIMEOUT,
+    CONF_TRANSPORT,
     CONF_UNIT_ID,
     DEFAULT_PORT,
-    DEFAULT_PROFILE,
     DEFAULT_SCAN_INTERVAL,
     DEFAULT_UNIT_ID,
     DOMAIN,
+    SUBENTRY_DEVICE,
+    SUNSPEC_PROFILE,
+)
+from .devices import (
+    Catalogue,
+    Identified,
+    async_identify,
+    async_load_catalogue,
+    describe_error,
+    device_data,
+    hub_settings,
 )
 from .modbus import (
     DEFAULT_MAX_GAP,
     DEFAULT_MAX_READ,
     DEFAULT_TIMEOUT,
     HubSettings,
-    ModbusErrorKind,
     ModbusTransportError,
-    probe,
+    Transport,
 )
-from .profiles import builtin_profiles
+from .model import DEFAULT_ROLE, DeviceRole, DeviceType
 
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?)+$")
-_ERROR_BY_KIND = {
-    ModbusErrorKind.CONNECTION: "cannot_connect",
-    ModbusErrorKind.TIMEOUT: "no_response",
-    ModbusErrorKind.EXCEPTION_RESPONSE: "unsupported_device",
-}
+_NETWORK_TRANSPORTS = [Transport.TCP.value, Transport.RTU_OVER_TCP.value]
 
 
 def _number(minimum: float, maximum: float, *, step: float = 1, unit: str | None = None) -> vol.All:
@@ -58,19 +68,26 @@ def _number(minimum: float, maximum: float, *, step: float = 1, unit: str | None
     return vol.All(selector.NumberSelector(box), coerce, vol.Range(min=minimum, max=maximum))
 
 
-_USER_SCHEMA = vol.Schema(
-    {
-        vol.Required(CONF_HOST): selector.TextSelector(),
-        vol.Required(CONF_PORT, default=DEFAULT_PORT): _number(1, 65535),
-        vol.Required(CONF_UNIT_ID, default=DEFAULT_UNIT_ID): _number(1, 247),
-    }
-)
-_RECONFIGURE_SCHEMA = vol.Schema(
-    {
-        vol.Required(CONF_HOST): selector.TextSelector(),
-        vol.Required(CONF_PORT): _number(1, 65535),
-    }
-)
+def _choice(options: list[str], key: str) -> selector.SelectSelector:
+    return selector.SelectSelector(
+        selector.SelectSelectorConfig(
+            options=options, translation_key=key, mode=selector.SelectSelectorMode.DROPDOWN
+        )
+    )
+
+
+_ADDRESS_FIELDS: dict[vol.Marker, Any] = {
+    vol.Required(CONF_TRANSPORT, default=Transport.TCP.value): _choice(
+        _NETWORK_TRANSPORTS, CONF_TRANSPORT
+    ),
+    vol.Required(CONF_HOST): selector.TextSelector(),
+    vol.Required(CONF_PORT, default=DEFAULT_PORT): _number(1, 65535),
+}
+_UNIT_FIELD: dict[vol.Marker, Any] = {
+    vol.Required(CONF_UNIT_ID, default=DEFAULT_UNIT_ID): _number(1, 247),
+}
+_USER_SCHEMA = vol.Schema({**_ADDRESS_FIELDS, **_UNIT_FIELD})
+_RECONFIGURE_SCHEMA = vol.Schema(_ADDRESS_FIELDS)
 _OPTIONS_SCHEMA = vol.Schema(
     {
         vol.Required(CONF_SCAN_INTERVAL, default=DEFAULT_SCAN_INTERVAL.total_seconds()): _number(
@@ -92,20 +109,99 @@ def valid_host(host: str) -> bool:
     return True
 
 
-async def _test_connection(hass: HomeAssistant, host: str, port: int, unit_id: int) -> str | None:
-    """Read the meter once; return the translation key of what went wrong, if anything."""
-    profile = (await hass.async_add_executor_job(builtin_profiles))[DEFAULT_PROFILE]
+def _address(user_input: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The hub's address fields, cleaned, and any field errors."""
+    host = str(user_input[CONF_HOST]).strip()
+    data = {
+        CONF_TRANSPORT: user_input.get(CONF_TRANSPORT, Transport.TCP.value),
+        CONF_HOST: host,
+        CONF_PORT: user_input[CONF_PORT],
+    }
+    return data, ({} if valid_host(host) else {CONF_HOST: "invalid_host"})
+
+
+class _DeviceSteps:
+    """The device step shared by the hub flow (its first device) and the subentry flow."""
+
+    catalogue: Catalogue
+    identified: Identified
+    unit_id: int
+
+    def _device_schema(self, taken_roles: set[DeviceRole]) -> vol.Schema:
+        found = self.identified.profile
+        profiles = {
+            profile_id: f"{profile.manufacturer} {profile.model}"
+            for profile_id, profile in self.catalogue.profiles.items()
+        }
+        if self.identified.sunspec_models and found is not None:
+            profiles = {SUNSPEC_PROFILE: found.model, **profiles}
+        default_profile = (
+            SUNSPEC_PROFILE if self.identified.sunspec_models else (found.id if found else None)
+        )
+        device_type = found.device_type if found else DeviceType.METER
+        role = DEFAULT_ROLE[device_type]
+        if role is DeviceRole.GRID and DeviceRole.GRID in taken_roles:
+            role = DeviceRole.SUBMETER
+        default_name = f"{found.model if found else 'Device'} (unit {self.unit_id})"
+        profile_field = (
+            vol.Required(CONF_PROFILE, default=default_profile)
+            if default_profile
+            else vol.Required(CONF_PROFILE)
+        )
+        return vol.Schema(
+            {
+                profile_field: selector.SelectSelector(
+                    selector.SelectSelectorConfig(
+                        options=[
+                            selector.SelectOptionDict(value=key, label=label)
+                            for key, label in profiles.items()
+                        ],
+                        mode=selector.SelectSelectorMode.DROPDOWN,
+                    )
+                ),
+                vol.Required(CONF_NAME, default=default_name): selector.TextSelector(),
+                vol.Required(CONF_ROLE, default=role.value): _choice(
+                    [member.value for member in DeviceRole], CONF_ROLE
+                ),
+            }
+        )
+
+    def _device_errors(
+        self, user_input: dict[str, Any], taken_roles: set[DeviceRole]
+    ) -> dict[str, str]:
+        # The profile selector only offers what the catalogue and the device offer.
+        if not str(user_input[CONF_NAME]).strip():
+            return {CONF_NAME: "name_required"}
+        if user_input[CONF_ROLE] == DeviceRole.GRID and DeviceRole.GRID in taken_roles:
+            return {CONF_ROLE: "grid_taken"}
+        return {}
+
+    def _device_subentry_data(self, user_input: dict[str, Any]) -> dict[str, Any]:
+        return device_data(
+            self.unit_id,
+            DeviceRole(user_input[CONF_ROLE]),
+            user_input[CONF_PROFILE],
+            self.identified.sunspec_models,
+        )
+
+
+async def _identify(
+    settings: HubSettings, unit_id: int, catalogue: Catalogue
+) -> tuple[Identified | None, str | None]:
     try:
-        await probe(HubSettings(host=host, port=port), unit_id, profile.channels)
+        return await async_identify(settings, unit_id, catalogue), None
     except ModbusTransportError as err:
-        return _ERROR_BY_KIND[err.kind]
-    return None
+        return None, describe_error(err)
 
 
-class EmsConfigFlow(ConfigFlow, domain=DOMAIN):
-    """Add a hub: where it is, and the meter's unit id."""
+class EmsConfigFlow(ConfigFlow, _DeviceSteps, domain=DOMAIN):
+    """Add a hub: where it is, then what answers at the first unit id."""
 
-    VERSION = 1
+    VERSION = 2
+
+    def __init__(self) -> None:
+        """Nothing is known until the user gives an address."""
+        self.hub_data: dict[str, Any] = {}
 
     @staticmethod
     @callback
@@ -113,28 +209,62 @@ class EmsConfigFlow(ConfigFlow, domain=DOMAIN):
         """Polling and gateway limits are options; they apply on reload."""
         return EmsOptionsFlow()
 
+    @classmethod
+    @callback
+    def async_get_supported_subentry_types(
+        cls, config_entry: ConfigEntry
+    ) -> dict[str, type[ConfigSubentryFlow]]:
+        """Each device on the hub is a subentry."""
+        return {SUBENTRY_DEVICE: DeviceSubentryFlow}
+
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        """Ask for the address, test it, and create the entry."""
+        """Ask for the address and the first unit id, then ask that device what it is."""
         errors: dict[str, str] = {}
         if user_input is not None:
-            host = str(user_input[CONF_HOST]).strip()
-            port, unit_id = user_input[CONF_PORT], user_input[CONF_UNIT_ID]
-            if not valid_host(host):
-                errors[CONF_HOST] = "invalid_host"
-            else:
-                await self.async_set_unique_id(f"{host}:{port}")
+            self.hub_data, errors = _address(user_input)
+            if not errors:
+                await self.async_set_unique_id(
+                    f"{self.hub_data[CONF_HOST]}:{self.hub_data[CONF_PORT]}"
+                )
                 self._abort_if_unique_id_configured()
-                if error := await _test_connection(self.hass, host, port, unit_id):
-                    errors["base"] = error
-                else:
-                    return self.async_create_entry(
-                        title=f"{host}:{port}",
-                        data={CONF_HOST: host, CONF_PORT: port, CONF_UNIT_ID: unit_id},
-                    )
+                self.catalogue = await async_load_catalogue(self.hass)
+                self.unit_id = user_input[CONF_UNIT_ID]
+                settings = hub_settings(self.hub_data, {})
+                identified, error = await _identify(settings, self.unit_id, self.catalogue)
+                if identified is not None:
+                    self.identified = identified
+                    return await self.async_step_device()
+                errors["base"] = error or "cannot_connect"
         return self.async_show_form(
             step_id="user",
             data_schema=self.add_suggested_values_to_schema(_USER_SCHEMA, user_input),
             errors=errors,
+        )
+
+    async def async_step_device(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Confirm (or pick) the device's profile, name it, and place it on the site."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            errors = self._device_errors(user_input, set())
+            if not errors:
+                title = f"{self.hub_data[CONF_HOST]}:{self.hub_data[CONF_PORT]}"
+                return self.async_create_entry(
+                    title=title,
+                    data=self.hub_data,
+                    subentries=[
+                        {
+                            "subentry_type": SUBENTRY_DEVICE,
+                            "title": str(user_input[CONF_NAME]).strip(),
+                            "unique_id": str(self.unit_id),
+                            "data": self._device_subentry_data(user_input),
+                        }
+                    ],
+                )
+        return self.async_show_form(
+            step_id="device",
+            data_schema=self.add_suggested_values_to_schema(self._device_schema(set()), user_input),
+            errors=errors,
+            description_placeholders={"unit_id": str(self.unit_id)},
         )
 
     async def async_step_reconfigure(
@@ -144,31 +274,120 @@ class EmsConfigFlow(ConfigFlow, domain=DOMAIN):
         entry = self._get_reconfigure_entry()
         errors: dict[str, str] = {}
         if user_input is not None:
-            host = str(user_input[CONF_HOST]).strip()
-            port = user_input[CONF_PORT]
-            if not valid_host(host):
-                errors[CONF_HOST] = "invalid_host"
-            else:
-                await self.async_set_unique_id(f"{host}:{port}")
-                if entry.unique_id != self.unique_id:
+            data, errors = _address(user_input)
+            if not errors:
+                unique_id = f"{data[CONF_HOST]}:{data[CONF_PORT]}"
+                await self.async_set_unique_id(unique_id)
+                if entry.unique_id != unique_id:
                     self._abort_if_unique_id_configured()
-                unit_id = entry.data[CONF_UNIT_ID]
-                if error := await _test_connection(self.hass, host, port, unit_id):
-                    errors["base"] = error
-                else:
+                errors = await _reach_devices(entry, hub_settings(data, entry.options))
+                if not errors:
                     return self.async_update_reload_and_abort(
-                        entry,
-                        unique_id=f"{host}:{port}",
-                        title=f"{host}:{port}",
-                        data_updates={CONF_HOST: host, CONF_PORT: port},
+                        entry, unique_id=unique_id, title=unique_id, data_updates=data
                     )
         return self.async_show_form(
             step_id="reconfigure",
             data_schema=self.add_suggested_values_to_schema(
-                _RECONFIGURE_SCHEMA, user_input or entry.data
+                _RECONFIGURE_SCHEMA, user_input or dict(entry.data)
             ),
             errors=errors,
         )
+
+
+async def _reach_devices(entry: ConfigEntry, settings: HubSettings) -> dict[str, str]:
+    """A new address must reach the devices the hub already has (the first one suffices)."""
+    devices = [s for s in entry.subentries.values() if s.subentry_type == SUBENTRY_DEVICE]
+    unit_id = int(devices[0].data[CONF_UNIT_ID]) if devices else DEFAULT_UNIT_ID
+    catalogue = Catalogue(profiles={}, errors=[])
+    _, error = await _identify(settings, unit_id, catalogue)
+    return {"base": error} if error and error != "unsupported_device" else {}
+
+
+class DeviceSubentryFlow(ConfigSubentryFlow, _DeviceSteps):
+    """Add a device to a hub, or rename it and change its role."""
+
+    async def async_step_user(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
+        """Ask for the unit id, then ask the device what it is."""
+        entry = self._get_entry()
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            self.unit_id = user_input[CONF_UNIT_ID]
+            if any(s.unique_id == str(self.unit_id) for s in entry.subentries.values()):
+                return self.async_abort(reason="already_configured")
+            self.catalogue = await async_load_catalogue(self.hass)
+            settings = hub_settings(entry.data, entry.options)
+            identified, error = await _identify(settings, self.unit_id, self.catalogue)
+            if identified is not None:
+                self.identified = identified
+                return await self.async_step_device()
+            errors["base"] = error or "cannot_connect"
+        return self.async_show_form(
+            step_id="user",
+            data_schema=self.add_suggested_values_to_schema(vol.Schema(_UNIT_FIELD), user_input),
+            errors=errors,
+        )
+
+    async def async_step_device(
+        self, user_input: dict[str, Any] | None = None
+    ) -> SubentryFlowResult:
+        """Confirm (or pick) the profile, name the device, and place it on the site."""
+        taken = _roles(self._get_entry())
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            errors = self._device_errors(user_input, taken)
+            if not errors:
+                return self.async_create_entry(
+                    title=str(user_input[CONF_NAME]).strip(),
+                    data=self._device_subentry_data(user_input),
+                    unique_id=str(self.unit_id),
+                )
+        return self.async_show_form(
+            step_id="device",
+            data_schema=self.add_suggested_values_to_schema(self._device_schema(taken), user_input),
+            errors=errors,
+            description_placeholders={"unit_id": str(self.unit_id)},
+        )
+
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> SubentryFlowResult:
+        """Rename a device or move it to another role on the site."""
+        entry, subentry = self._get_entry(), self._get_reconfigure_subentry()
+        taken = _roles(entry) - {DeviceRole(subentry.data[CONF_ROLE])}
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            name = str(user_input[CONF_NAME]).strip()
+            if not name:
+                errors[CONF_NAME] = "name_required"
+            elif user_input[CONF_ROLE] == DeviceRole.GRID and DeviceRole.GRID in taken:
+                errors[CONF_ROLE] = "grid_taken"
+            else:
+                return self.async_update_and_abort(
+                    entry,
+                    subentry,
+                    title=name,
+                    data_updates={CONF_ROLE: user_input[CONF_ROLE]},
+                )
+        schema = vol.Schema(
+            {
+                vol.Required(CONF_NAME): selector.TextSelector(),
+                vol.Required(CONF_ROLE): _choice([r.value for r in DeviceRole], CONF_ROLE),
+            }
+        )
+        current = {CONF_NAME: subentry.title, CONF_ROLE: subentry.data[CONF_ROLE]}
+        return self.async_show_form(
+            step_id="reconfigure",
+            data_schema=self.add_suggested_values_to_schema(schema, user_input or current),
+            errors=errors,
+        )
+
+
+def _roles(entry: ConfigEntry) -> set[DeviceRole]:
+    return {
+        DeviceRole(subentry.data[CONF_ROLE])
+        for subentry in entry.subentries.values()
+        if subentry.subentry_type == SUBENTRY_DEVICE
+    }
 
 
 class EmsOptionsFlow(OptionsFlow):

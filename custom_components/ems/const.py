@@ -12,10 +12,16 @@ CONF_PROFILE: Final = "profile"
 CONF_TIMEOUT: Final = "timeout"
 CONF_MAX_READ: Final = "max_read"
 CONF_MAX_GAP: Final = "max_gap"
+CONF_ROLE: Final = "role"
+CONF_TRANSPORT: Final = "transport"
+CONF_SUNSPEC_MODELS: Final = "sunspec_models"
+
+SUBENTRY_DEVICE: Final = "device"
+SUNSPEC_PROFILE: Final = "sunspec"
+USER_PROFILE_DIR: Final = "ems_profiles"
 
 DEFAULT_PORT: Final = 502
 DEFAULT_UNIT_ID: Final = 1
-DEFAULT_PROFILE: Final = "eastron_sdm630"
 DEFAULT_SCAN_INTERVAL: Final = timedelta(seconds=10)
 # Identity and ratings change only when a device is replaced.
 SLOW_POLL_EVERY: Final = 60

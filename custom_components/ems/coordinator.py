@@ -13,10 +13,11 @@ from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, Upda
 from homeassistant.util import dt as dt_util
 
 from .cleaning import assess
-from .const import DOMAIN, SLOW_POLL_EVERY, STALE_AFTER_CYCLES
+from .const import CONF_UNIT_ID, DOMAIN, SLOW_POLL_EVERY, STALE_AFTER_CYCLES, SUBENTRY_DEVICE
 from .modbus import (
     ModbusErrorKind,
     ModbusHub,
+    PlanHealth,
     PlannedChannel,
     ReadBlock,
     RegisterImage,
@@ -67,12 +68,29 @@ class EmsCoordinator(DataUpdateCoordinator[SiteSnapshot]):
         )
         self.hub = hub
         self.devices = {device.id: device for device in devices}
-        self._fast_plan = self._plan(PollGroup.FAST, max_read, max_gap)
-        self._slow_plan = self._plan(PollGroup.SLOW, max_read, max_gap)
+        self.health = PlanHealth()
+        self._max_read, self._max_gap = max_read, max_gap
+        self._replan()
         self._slow_image: RegisterImage = {}
         self._cycle = 0
         self._held: dict[tuple[str, str], tuple[int, Reading]] = {}
         self._offline: set[str] = set()
+
+    def devices_by_subentry(self, entry: EmsConfigEntry) -> dict[str, Device]:
+        """Each device with the id of the subentry that configures it."""
+        by_unit = {device.unit_id: device for device in self.devices.values()}
+        return {
+            subentry_id: by_unit[int(subentry.data[CONF_UNIT_ID])]
+            for subentry_id, subentry in entry.subentries.items()
+            if subentry.subentry_type == SUBENTRY_DEVICE
+            and int(subentry.data[CONF_UNIT_ID]) in by_unit
+        }
+
+    def _replan(self) -> None:
+        max_read = min(self._max_read, self.health.max_read_cap or self._max_read)
+        self._fast_plan = self._plan(PollGroup.FAST, max_read, self._max_gap)
+        self._slow_plan = self._plan(PollGroup.SLOW, max_read, self._max_gap)
+        self._planned_max_read = max_read
 
     def _plan(self, group: PollGroup, max_read: int, max_gap: int) -> list[ReadBlock]:
         return build_read_plan(
@@ -89,7 +107,7 @@ class EmsCoordinator(DataUpdateCoordinator[SiteSnapshot]):
     async def _async_update_data(self) -> SiteSnapshot:
         started = time.perf_counter()
         slow_due = self._cycle % SLOW_POLL_EVERY == 0
-        fast = await read_plan(self.hub, self._fast_plan)
+        fast = await read_plan(self.hub, self._fast_plan, self.health, time.monotonic())
         failed = fast.failed_blocks
         if not fast.image and any(e.kind is ModbusErrorKind.CONNECTION for _, e in failed):
             raise UpdateFailed(
@@ -99,11 +117,18 @@ class EmsCoordinator(DataUpdateCoordinator[SiteSnapshot]):
             )
         requests = fast.requests
         if slow_due:
-            slow = await read_plan(self.hub, self._slow_plan)
+            slow = await read_plan(self.hub, self._slow_plan, self.health, time.monotonic())
             _overlay(self._slow_image, slow.image)
             requests += slow.requests
             failed = failed + slow.failed_blocks
         self._cycle += 1
+        if (self.health.max_read_cap or self._max_read) < self._planned_max_read:
+            _LOGGER.info(
+                "%s refuses long requests; reading at most %s registers at a time",
+                self.hub.describe(),
+                self.health.max_read_cap,
+            )
+            self._replan()
         image: RegisterImage = {key: dict(table) for key, table in self._slow_image.items()}
         _overlay(image, fast.image)
         timestamp = dt_util.utcnow()
@@ -115,6 +140,7 @@ class EmsCoordinator(DataUpdateCoordinator[SiteSnapshot]):
             requests=requests,
             failed_requests=len(failed),
             duration_s=time.perf_counter() - started,
+            quarantined=tuple(sorted(self.health.quarantined)),
         )
         return SiteSnapshot(timestamp=timestamp, devices=states, stats=stats)
 

@@ -23,18 +23,19 @@ def hub_device_info(coordinator: EmsCoordinator) -> DeviceInfo:
 
 
 def device_info(coordinator: EmsCoordinator, device: Device) -> DeviceInfo:
-    """A metered device behind the hub, with what it told us about itself."""
+    """A device behind the hub, with what it told us about itself (SunSpec model 1, serial)."""
     entry = coordinator.config_entry
     info = DeviceInfo(
         identifiers={(DOMAIN, f"{entry.entry_id}_{device.id}")},
         name=device.name,
-        manufacturer=device.profile.manufacturer,
-        model=device.profile.model,
+        manufacturer=_identity(coordinator, device, "Manufacturer") or device.profile.manufacturer,
+        model=_identity(coordinator, device, "Model") or device.profile.model,
         via_device=(DOMAIN, entry.entry_id),
     )
-    serial = _identity(coordinator, device, "SerialNumber")
-    if serial is not None:
+    if serial := _identity(coordinator, device, "SerialNumber"):
         info["serial_number"] = serial
+    if version := _identity(coordinator, device, "Version"):
+        info["sw_version"] = version
     return info
 
 

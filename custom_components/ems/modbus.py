@@ -21,7 +21,8 @@ from pymodbus import FramerType
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusException
 
-from .model import ChannelSpec, DataType, Register, RegisterFunction, WordOrder
+from .model import ChannelSpec, DataType, DeviceProfile, Register, RegisterFunction, WordOrder
+from .profiles.sunspec import END_OF_CHAIN, SUNSPEC_BASES, SUNSPEC_MARKER, ModelInstance
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -30,6 +31,8 @@ DEFAULT_MAX_GAP = 16
 DEFAULT_TIMEOUT = 3.0
 BACKOFF_FIRST = 1.0
 BACKOFF_MAX = 300.0
+# A real chain has a handful of models; a device answering garbage must not loop forever.
+_MAX_MODELS = 64
 
 _STRUCT_FORMAT: dict[DataType, str] = {
     DataType.INT16: ">h",
@@ -381,6 +384,55 @@ class ModbusHub:
                 self._client = None
 
 
+ILLEGAL_DATA_ADDRESS = 2
+ILLEGAL_DATA_VALUE = 3
+QUARANTINE_RETRY_S = 300.0
+
+type QuarantineKey = tuple[int, RegisterFunction, int]
+
+
+@dataclass(kw_only=True, slots=True)
+class PlanHealth:
+    """What the hub learned about its devices: registers to avoid, and request size limits.
+
+    A register that answers with an exception is quarantined and retried every few minutes,
+    so that its neighbours keep updating. A gateway that refuses long requests (exception 3
+    on a block that reads fine in halves) lowers the request size for the whole hub.
+    """
+
+    retry_after: float = QUARANTINE_RETRY_S
+    quarantined: dict[QuarantineKey, float] = field(default_factory=dict)
+    max_read_cap: int | None = None
+
+    def release_due(self, now: float) -> None:
+        """Let registers whose quarantine ran out be tried again."""
+        for key in [key for key, until in self.quarantined.items() if until <= now]:
+            del self.quarantined[key]
+
+    def quarantine(self, block: ReadBlock, now: float) -> None:
+        """Keep a single failing register out of the next reads."""
+        self.quarantined[(block.unit_id, block.function, block.start)] = now + self.retry_after
+
+    def split(self, block: ReadBlock) -> list[ReadBlock]:
+        """The block without its quarantined registers, as contiguous pieces."""
+        pieces: list[ReadBlock] = []
+        start: int | None = None
+        for address in range(block.start, block.end + 1):
+            bad = address == block.end or (
+                (block.unit_id, block.function, address) in self.quarantined
+            )
+            if bad and start is not None:
+                pieces.append(_sub_block(block, start, address))
+                start = None
+            elif not bad and start is None:
+                start = address
+        return pieces
+
+
+def _sub_block(block: ReadBlock, start: int, end: int) -> ReadBlock:
+    return ReadBlock(unit_id=block.unit_id, function=block.function, start=start, count=end - start)
+
+
 @dataclass(kw_only=True, slots=True)
 class PollResult:
     """What one pass over the read plan produced."""
@@ -390,32 +442,130 @@ class PollResult:
     requests: int
 
 
-async def read_plan(hub: ModbusHub, blocks: Iterable[ReadBlock]) -> PollResult:
-    """Read every block; a failing block is recorded, and the rest still read.
+@dataclass(kw_only=True, slots=True)
+class _Pass:
+    hub: ModbusHub
+    health: PlanHealth
+    now: float
+    image: RegisterImage = field(default_factory=dict)
+    failed: list[tuple[ReadBlock, ModbusTransportError]] = field(default_factory=list)
+    answered: set[int] = field(default_factory=set)
+    silent: set[int] = field(default_factory=set)
+
+    async def read(self, block: ReadBlock) -> None:
+        if block.unit_id in self.silent:
+            return
+        try:
+            words = await self.hub.read(block)
+        except ModbusTransportError as err:
+            await self._failed(block, err)
+            return
+        self.answered.add(block.unit_id)
+        table = self.image.setdefault((block.unit_id, block.function), {})
+        table.update(zip(range(block.start, block.end), words, strict=True))
+
+    async def _failed(self, block: ReadBlock, err: ModbusTransportError) -> None:
+        if err.kind is ModbusErrorKind.CONNECTION:
+            raise err
+        if err.kind is ModbusErrorKind.TIMEOUT and block.unit_id not in self.answered:
+            # Nobody home: bisecting would only multiply the time-outs.
+            self.silent.add(block.unit_id)
+            self.failed.append((block, err))
+            return
+        if block.count == 1:
+            self.health.quarantine(block, self.now)
+            self.failed.append((block, err))
+            return
+        half = block.count // 2
+        halves = (_sub_block(block, block.start, block.start + half),
+                  _sub_block(block, block.start + half, block.end))  # fmt: skip
+        for part in halves:
+            await self.read(part)
+        if err.code == ILLEGAL_DATA_VALUE and all(self._stored(part) for part in halves):
+            self.health.max_read_cap = min(self.health.max_read_cap or block.count, half)
+
+    def _stored(self, block: ReadBlock) -> bool:
+        table = self.image.get((block.unit_id, block.function), {})
+        return block.start in table and block.end - 1 in table
+
+
+async def read_plan(
+    hub: ModbusHub,
+    blocks: Iterable[ReadBlock],
+    health: PlanHealth | None = None,
+    now: float = 0.0,
+) -> PollResult:
+    """Read every block; a failing block is bisected down to the registers that fail.
 
     A lost connection ends the pass early: every further request would wait for its time-out.
+    A unit that times out before answering anything is skipped for the rest of the pass.
     """
-    image: RegisterImage = {}
-    failed: list[tuple[ReadBlock, ModbusTransportError]] = []
+    health = health or PlanHealth()
+    health.release_due(now)
+    run = _Pass(hub=hub, health=health, now=now)
     before = hub.requests
     for block in blocks:
         try:
-            words = await hub.read(block)
+            for piece in health.split(block):
+                await run.read(piece)
         except ModbusTransportError as err:
-            failed.append((block, err))
-            if err.kind is ModbusErrorKind.CONNECTION:
-                break
+            run.failed.append((block, err))
+            break
+    return PollResult(image=run.image, failed_blocks=run.failed, requests=hub.requests - before)
+
+
+async def discover_sunspec(hub: ModbusHub, unit_id: int) -> list[ModelInstance]:
+    """Find the `SunS` marker at the known bases and walk the model chain behind it.
+
+    Returns an empty list when the device has no SunSpec map. A silent device raises, so the
+    caller can tell "not SunSpec" from "nobody there".
+    """
+    for base in SUNSPEC_BASES:
+        try:
+            marker = await hub.read(_holding(unit_id, base, 2))
+        except ModbusTransportError as err:
+            if err.kind is not ModbusErrorKind.EXCEPTION_RESPONSE:
+                raise
             continue
-        table = image.setdefault((block.unit_id, block.function), {})
-        table.update(zip(range(block.start, block.end), words, strict=True))
-    return PollResult(image=image, failed_blocks=failed, requests=hub.requests - before)
+        if tuple(marker) == SUNSPEC_MARKER:
+            return await _walk_chain(hub, unit_id, base + 2)
+    return []
 
 
-async def probe(settings: HubSettings, unit_id: int, channels: Iterable[ChannelSpec]) -> None:
-    """Open a connection and read the first block of a device; raise why it failed."""
-    hub = ModbusHub(settings=settings, clock=lambda: 0.0)
-    plan = build_read_plan(PlannedChannel(unit_id=unit_id, spec=spec) for spec in channels)
-    try:
-        await hub.read(plan[0])
-    finally:
-        await hub.close()
+async def _walk_chain(hub: ModbusHub, unit_id: int, address: int) -> list[ModelInstance]:
+    chain: list[ModelInstance] = []
+    for _ in range(_MAX_MODELS):
+        model_id, length = await hub.read(_holding(unit_id, address, 2))
+        if model_id == END_OF_CHAIN:
+            break
+        chain.append(ModelInstance(model_id=model_id, address=address, length=length))
+        address += 2 + length
+    return chain
+
+
+def _holding(unit_id: int, start: int, count: int) -> ReadBlock:
+    return ReadBlock(unit_id=unit_id, function=RegisterFunction.HOLDING, start=start, count=count)
+
+
+async def detect_profile(
+    hub: ModbusHub, unit_id: int, profiles: Iterable[DeviceProfile]
+) -> DeviceProfile | None:
+    """The first profile whose identifying register holds its expected value."""
+    answers: dict[tuple[RegisterFunction, int, int], list[int] | None] = {}
+    for profile in profiles:
+        if profile.detect is None:
+            continue
+        register = profile.detect.register
+        key = (register.function, register.address, register.count)
+        if key not in answers:
+            block = ReadBlock(unit_id=unit_id, function=key[0], start=key[1], count=key[2])
+            try:
+                answers[key] = await hub.read(block)
+            except ModbusTransportError as err:
+                if err.kind is not ModbusErrorKind.EXCEPTION_RESPONSE:
+                    raise
+                answers[key] = None
+        words = answers[key]
+        if words is not None and decode_words(register, words) == profile.detect.value:
+            return profile
+    return None

@@ -125,8 +125,16 @@ class ChannelSpec:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class Detection:
+    """A register whose value identifies a device model (Eastron's meter code, say)."""
+
+    register: Register
+    value: int
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class DeviceProfile:
-    """A device model's register map, loaded from a YAML file."""
+    """A device model's register map, loaded from a YAML file or built from SunSpec models."""
 
     id: str
     manufacturer: str
@@ -134,6 +142,7 @@ class DeviceProfile:
     device_type: DeviceType
     channels: tuple[ChannelSpec, ...]
     source: str = ""
+    detect: Detection | None = None
 
     def channel(self, key: str) -> ChannelSpec:
         """Return the channel with this key."""
@@ -141,6 +150,25 @@ class DeviceProfile:
             if spec.key == key:
                 return spec
         raise KeyError(key)
+
+
+class DeviceRole(StrEnum):
+    """Where a device sits on the site; the site sums place it by its role."""
+
+    GRID = "grid"
+    PRODUCTION = "production"
+    BATTERY = "battery"
+    LOAD = "load"
+    SUBMETER = "submeter"
+
+
+DEFAULT_ROLE: dict[DeviceType, DeviceRole] = {
+    DeviceType.GRID: DeviceRole.GRID,
+    DeviceType.METER: DeviceRole.GRID,
+    DeviceType.INVERTER: DeviceRole.PRODUCTION,
+    DeviceType.BATTERY: DeviceRole.BATTERY,
+    DeviceType.LOAD: DeviceRole.LOAD,
+}
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -151,6 +179,7 @@ class Device:
     name: str
     unit_id: int
     profile: DeviceProfile
+    role: DeviceRole
     metadata: dict[str, str] = field(default_factory=dict)
 
 
@@ -203,6 +232,8 @@ class CycleStats:
     requests: int
     failed_requests: int
     duration_s: float
+    # (unit id, function, address) of registers the hub currently avoids
+    quarantined: tuple[tuple[int, str, int], ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -29,6 +29,7 @@ _CANONICAL_BY_DIMENSION: dict[object, str] = {
     _REGISTRY.hertz.dimensionality: "Hz",
     _REGISTRY.degree_Celsius.dimensionality: "°C",
     _REGISTRY.ampere_hour.dimensionality: "Ah",
+    _REGISTRY.second.dimensionality: "s",
 }
 _PINT_SPELLING = {"°C": "degC", "%": "percent", "VA": "volt_ampere"}
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 import re
+from typing import Any
 
 from homeassistant.components.sensor import (
     SensorDeviceClass,
@@ -37,6 +38,8 @@ _DEVICE_CLASS_BY_UNIT: dict[str, SensorDeviceClass] = {
 _DEVICE_CLASS_BY_KEY: dict[str, SensorDeviceClass] = {
     "PowerFactor": SensorDeviceClass.POWER_FACTOR,
     "SOC": SensorDeviceClass.BATTERY,
+    "Capacity": SensorDeviceClass.ENERGY_STORAGE,
+    "RevertTimeout": SensorDeviceClass.DURATION,
 }
 _PRECISION_BY_UNIT = {"W": 0, "var": 0, "VA": 0, "V": 1, "A": 2, "Hz": 2, "kWh": 3, "kvarh": 3}
 # Per-phase energies and reactive energy matter to few users and change every cycle.
@@ -49,6 +52,7 @@ class EmsSensorEntityDescription(SensorEntityDescription):
     """How to read one sensor's value from a cycle's snapshot."""
 
     value_fn: Callable[[SiteSnapshot], StateType]
+    attributes_fn: Callable[[SiteSnapshot], dict[str, Any]] | None = None
 
 
 def translation_for(channel_key: str) -> tuple[str, dict[str, str]]:
@@ -119,6 +123,19 @@ HUB_SENSORS: tuple[EmsSensorEntityDescription, ...] = (
         value_fn=lambda snapshot: snapshot.stats.failed_requests,
     ),
     EmsSensorEntityDescription(
+        key="quarantined_registers",
+        translation_key="quarantined_registers",
+        entity_category=EntityCategory.DIAGNOSTIC,
+        state_class=SensorStateClass.MEASUREMENT,
+        value_fn=lambda snapshot: len(snapshot.stats.quarantined),
+        attributes_fn=lambda snapshot: {
+            "registers": [
+                f"unit {unit} {function} {address}"
+                for unit, function, address in snapshot.stats.quarantined
+            ]
+        },
+    ),
+    EmsSensorEntityDescription(
         key="cycle_time",
         translation_key="cycle_time",
         entity_category=EntityCategory.DIAGNOSTIC,
@@ -139,13 +156,15 @@ async def async_setup_entry(
 ) -> None:
     """Create the sensors of every device on the hub."""
     coordinator = entry.runtime_data.coordinator
-    entities: list[EmsSensor] = [EmsSensor(coordinator, description) for description in HUB_SENSORS]
-    entities.extend(
-        EmsSensor(coordinator, _channel_description(device, spec), device)
-        for device in coordinator.devices.values()
-        for spec in device.profile.channels
-    )
-    async_add_entities(entities)
+    async_add_entities(EmsSensor(coordinator, description) for description in HUB_SENSORS)
+    for subentry_id, device in coordinator.devices_by_subentry(entry).items():
+        async_add_entities(
+            (
+                EmsSensor(coordinator, _channel_description(device, spec), device)
+                for spec in device.profile.channels
+            ),
+            config_subentry_id=subentry_id,
+        )
 
 
 class EmsSensor(EmsEntity, SensorEntity):
@@ -157,3 +176,10 @@ class EmsSensor(EmsEntity, SensorEntity):
     def native_value(self) -> StateType:
         """The cleaned, normalized value; `None` when there is no trustworthy one."""
         return self.entity_description.value_fn(self.coordinator.data)
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any] | None:
+        """Details a diagnostic sensor carries beside its count."""
+        if self.entity_description.attributes_fn is None:
+            return None
+        return self.entity_description.attributes_fn(self.coordinator.data)

@@ -12,7 +12,13 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 import custom_components.ems  # noqa: F401 - the harness finds custom integrations by import
-from custom_components.ems.const import CONF_UNIT_ID, DOMAIN
+from custom_components.ems.const import (
+    CONF_PROFILE,
+    CONF_ROLE,
+    CONF_UNIT_ID,
+    DOMAIN,
+    SUBENTRY_DEVICE,
+)
 from simulator import SiteSimulator
 
 GRID_METER_UNIT = 1
@@ -28,14 +34,28 @@ def auto_enable_custom_integrations(recorder_mock: Any, enable_custom_integratio
     """Let Home Assistant load `custom_components/ems`, with a real recorder, in every test."""
 
 
+def device_subentry(unit_id: int, profile: str, role: str, title: str) -> dict[str, Any]:
+    """A device subentry as the subentry flow stores it."""
+    return {
+        "subentry_type": SUBENTRY_DEVICE,
+        "title": title,
+        "unique_id": str(unit_id),
+        "data": {CONF_UNIT_ID: unit_id, CONF_PROFILE: profile, CONF_ROLE: role},
+    }
+
+
 @pytest.fixture
 def mock_config_entry(simulator: SiteSimulator) -> MockConfigEntry:
-    """A hub entry pointing at the simulator, as the config flow would create it."""
+    """A hub entry with the grid meter, as the config flow would create it."""
     return MockConfigEntry(
         domain=DOMAIN,
+        version=2,
         title=f"127.0.0.1:{simulator.port}",
         unique_id=f"127.0.0.1:{simulator.port}",
-        data={CONF_HOST: "127.0.0.1", CONF_PORT: simulator.port, CONF_UNIT_ID: GRID_METER_UNIT},
+        data={CONF_HOST: "127.0.0.1", CONF_PORT: simulator.port},
+        subentries_data=[
+            device_subentry(GRID_METER_UNIT, "eastron_sdm630", "grid", "SDM630 (unit 1)")
+        ],
     )
 
 

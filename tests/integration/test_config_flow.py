@@ -1,18 +1,26 @@
-"""Config flow: a hub is tested over a real socket before it is saved."""
+"""Config flow: a hub is tested over a real socket, and the device is asked what it is."""
 
 from __future__ import annotations
 
 import socket
+from typing import Any
 
 from homeassistant.config_entries import SOURCE_USER
-from homeassistant.const import CONF_HOST, CONF_PORT
+from homeassistant.const import CONF_HOST, CONF_NAME, CONF_PORT
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType, InvalidData
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 import voluptuous as vol
 
-from custom_components.ems.const import CONF_UNIT_ID, DOMAIN
+from custom_components.ems.const import (
+    CONF_PROFILE,
+    CONF_ROLE,
+    CONF_TRANSPORT,
+    CONF_UNIT_ID,
+    DOMAIN,
+    SUBENTRY_DEVICE,
+)
 from simulator import SiteSimulator
 
 
@@ -31,48 +39,84 @@ async def _start(hass: HomeAssistant) -> str:
     return str(result["flow_id"])
 
 
-async def test_user_flow_creates_entry(hass: HomeAssistant, simulator: SiteSimulator) -> None:
-    """A reachable SDM630 gives an entry named after the hub."""
+def _hub(port: int, unit_id: int = 1) -> dict[str, Any]:
+    return {CONF_HOST: "127.0.0.1", CONF_PORT: port, CONF_UNIT_ID: unit_id}
+
+
+def _suggested(result: Any, field: str) -> Any:
+    for key in result["data_schema"].schema:
+        if key == field:
+            return key.default() if callable(key.default) else None
+    raise KeyError(field)
+
+
+async def test_user_flow_detects_the_grid_meter(
+    hass: HomeAssistant, simulator: SiteSimulator
+) -> None:
+    """An SDM630 at unit 1 is recognised by its meter code and saved as the hub's device."""
     flow_id = await _start(hass)
+    result = await hass.config_entries.flow.async_configure(flow_id, _hub(simulator.port))
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "device"
+    assert _suggested(result, CONF_PROFILE) == "eastron_sdm630"
+    assert _suggested(result, CONF_ROLE) == "grid"
+    assert _suggested(result, CONF_NAME) == "SDM630 (unit 1)"
+
     result = await hass.config_entries.flow.async_configure(
-        flow_id, {CONF_HOST: "127.0.0.1", CONF_PORT: simulator.port, CONF_UNIT_ID: 1}
+        flow_id, {CONF_PROFILE: "eastron_sdm630", CONF_NAME: "Grid meter", CONF_ROLE: "grid"}
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert result["title"] == f"127.0.0.1:{simulator.port}"
-    assert result["data"] == {CONF_HOST: "127.0.0.1", CONF_PORT: simulator.port, CONF_UNIT_ID: 1}
-    assert result["result"].unique_id == f"127.0.0.1:{simulator.port}"
+    entry = result["result"]
+    assert entry.title == f"127.0.0.1:{simulator.port}"
+    assert entry.unique_id == f"127.0.0.1:{simulator.port}"
+    assert entry.data == {CONF_TRANSPORT: "tcp", CONF_HOST: "127.0.0.1", CONF_PORT: simulator.port}
+    (device,) = entry.subentries.values()
+    assert device.subentry_type == SUBENTRY_DEVICE
+    assert device.title == "Grid meter"
+    assert device.unique_id == "1"
+    assert dict(device.data) == {CONF_UNIT_ID: 1, CONF_PROFILE: "eastron_sdm630", CONF_ROLE: "grid"}
+
+
+async def test_user_flow_finds_sunspec(hass: HomeAssistant, simulator: SiteSimulator) -> None:
+    """A SunSpec inverter is found by its marker and its model chain is stored."""
+    flow_id = await _start(hass)
+    result = await hass.config_entries.flow.async_configure(flow_id, _hub(simulator.port, 2))
+    assert result["step_id"] == "device"
+    assert _suggested(result, CONF_PROFILE) == "sunspec"
+    assert _suggested(result, CONF_ROLE) == "production"
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {CONF_PROFILE: "sunspec", CONF_NAME: "PV", CONF_ROLE: "production"}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    (device,) = result["result"].subentries.values()
+    assert [model[0] for model in device.data["sunspec_models"]] == [1, 103]
 
 
 async def test_cannot_connect_then_recovers(hass: HomeAssistant, socket_enabled: None) -> None:
-    """Nothing listening → cannot_connect; once the simulator runs there, the entry is made."""
+    """Nothing listening → cannot_connect; once the simulator runs there, the flow goes on."""
     port = _closed_port()
     flow_id = await _start(hass)
-    user_input = {CONF_HOST: "127.0.0.1", CONF_PORT: port, CONF_UNIT_ID: 1}
-    result = await hass.config_entries.flow.async_configure(flow_id, user_input)
+    result = await hass.config_entries.flow.async_configure(flow_id, _hub(port))
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {"base": "cannot_connect"}
 
     site = SiteSimulator()
     await site.start(host="127.0.0.1", port=port)
     try:
-        result = await hass.config_entries.flow.async_configure(flow_id, user_input)
+        result = await hass.config_entries.flow.async_configure(flow_id, _hub(port))
     finally:
         await site.stop()
-    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["step_id"] == "device"
 
 
 async def test_silent_unit_id_then_recovers(hass: HomeAssistant, simulator: SiteSimulator) -> None:
     """A unit id nobody answers on is reported as such; the right one then works."""
     flow_id = await _start(hass)
-    result = await hass.config_entries.flow.async_configure(
-        flow_id, {CONF_HOST: "127.0.0.1", CONF_PORT: simulator.port, CONF_UNIT_ID: 99}
-    )
+    result = await hass.config_entries.flow.async_configure(flow_id, _hub(simulator.port, 99))
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {"base": "no_response"}
-    result = await hass.config_entries.flow.async_configure(
-        flow_id, {CONF_HOST: "127.0.0.1", CONF_PORT: simulator.port, CONF_UNIT_ID: 1}
-    )
-    assert result["type"] is FlowResultType.CREATE_ENTRY
+    result = await hass.config_entries.flow.async_configure(flow_id, _hub(simulator.port))
+    assert result["step_id"] == "device"
 
 
 @pytest.mark.parametrize(
@@ -84,14 +128,12 @@ async def test_invalid_host_then_recovers(
     """A malformed host is refused before any connection; a good one then works."""
     flow_id = await _start(hass)
     result = await hass.config_entries.flow.async_configure(
-        flow_id, {CONF_HOST: host, CONF_PORT: simulator.port, CONF_UNIT_ID: 1}
+        flow_id, {**_hub(simulator.port), CONF_HOST: host}
     )
-    assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {CONF_HOST: "invalid_host"}
-    result = await hass.config_entries.flow.async_configure(
-        flow_id, {CONF_HOST: "127.0.0.1", CONF_PORT: simulator.port, CONF_UNIT_ID: 1}
-    )
-    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert simulator.requests.total == 0
+    result = await hass.config_entries.flow.async_configure(flow_id, _hub(simulator.port))
+    assert result["step_id"] == "device"
 
 
 @pytest.mark.parametrize(
@@ -103,22 +145,35 @@ async def test_invalid_host_then_recovers(
         (CONF_UNIT_ID, 0),
         (CONF_UNIT_ID, 248),
         (CONF_UNIT_ID, -1),
+        (CONF_TRANSPORT, "carrier_pigeon"),
     ],
 )
 async def test_out_of_range_fields_are_refused(
     hass: HomeAssistant, simulator: SiteSimulator, field: str, value: object
 ) -> None:
-    """Port and unit id outside their ranges never reach the connection test."""
+    """Fields outside their ranges never reach the connection test."""
     flow_id = await _start(hass)
-    user_input: dict[str, object] = {
-        CONF_HOST: "127.0.0.1",
-        CONF_PORT: simulator.port,
-        CONF_UNIT_ID: 1,
-    }
-    user_input[field] = value
     with pytest.raises((InvalidData, vol.Invalid)):
-        await hass.config_entries.flow.async_configure(flow_id, user_input)
+        await hass.config_entries.flow.async_configure(
+            flow_id, {**_hub(simulator.port), field: value}
+        )
     assert simulator.requests.total == 0
+
+
+async def test_device_step_errors_then_recovers(
+    hass: HomeAssistant, simulator: SiteSimulator
+) -> None:
+    """A blank name is refused; a profile the device does not offer never passes the form."""
+    flow_id = await _start(hass)
+    await hass.config_entries.flow.async_configure(flow_id, _hub(simulator.port))
+    good = {CONF_PROFILE: "eastron_sdm630", CONF_NAME: "Grid", CONF_ROLE: "grid"}
+    result = await hass.config_entries.flow.async_configure(flow_id, {**good, CONF_NAME: "  "})
+    assert result["errors"] == {CONF_NAME: "name_required"}
+    for bad in ({CONF_PROFILE: "sunspec"}, {CONF_PROFILE: "no_such"}, {CONF_ROLE: "boss"}):
+        with pytest.raises((InvalidData, vol.Invalid)):
+            await hass.config_entries.flow.async_configure(flow_id, {**good, **bad})
+    result = await hass.config_entries.flow.async_configure(flow_id, good)
+    assert result["type"] is FlowResultType.CREATE_ENTRY
 
 
 async def test_duplicate_hub_aborts(
@@ -127,8 +182,134 @@ async def test_duplicate_hub_aborts(
     """The same host and port twice is refused."""
     mock_config_entry.add_to_hass(hass)
     flow_id = await _start(hass)
-    result = await hass.config_entries.flow.async_configure(
-        flow_id, {CONF_HOST: "127.0.0.1", CONF_PORT: simulator.port, CONF_UNIT_ID: 1}
-    )
+    result = await hass.config_entries.flow.async_configure(flow_id, _hub(simulator.port))
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"
+
+
+async def _add_device(hass: HomeAssistant, entry: MockConfigEntry, unit_id: int) -> dict[str, Any]:
+    result = await hass.config_entries.subentries.async_init(
+        (entry.entry_id, SUBENTRY_DEVICE), context={"source": SOURCE_USER}
+    )
+    assert result["step_id"] == "user"
+    return dict(
+        await hass.config_entries.subentries.async_configure(
+            result["flow_id"], {CONF_UNIT_ID: unit_id}
+        )
+    )
+
+
+async def test_add_devices_as_subentries(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    """Storage, meter and heat pump are added to the hub and the hub reloads with them."""
+    expected = {
+        3: ("sunspec", "battery", [1, 124, 802]),
+        4: ("sunspec", "grid", [1, 203]),
+        5: ("eastron_sdm120", "grid", None),
+    }
+    for unit_id, (profile, role, models) in expected.items():
+        result = await _add_device(hass, init_integration, unit_id)
+        assert result["step_id"] == "device"
+        assert _suggested(result, CONF_PROFILE) == profile
+        # the hub has a grid meter already, so a second meter is proposed as a sub-meter
+        assert _suggested(result, CONF_ROLE) == ("submeter" if role == "grid" else role)
+        result = await hass.config_entries.subentries.async_configure(
+            result["flow_id"],
+            {CONF_PROFILE: profile, CONF_NAME: f"Unit {unit_id}", CONF_ROLE: "submeter"},
+        )
+        assert result["type"] is FlowResultType.CREATE_ENTRY
+        if models is not None:
+            assert [m[0] for m in result["data"]["sunspec_models"]] == models
+    await hass.async_block_till_done()
+    coordinator = init_integration.runtime_data.coordinator
+    assert sorted(device.unit_id for device in coordinator.devices.values()) == [1, 3, 4, 5]
+    assert all(state.online for state in coordinator.data.devices.values())
+
+
+async def test_subentry_refuses_duplicates_and_second_grid(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    """A unit id already on the hub aborts; a second grid meter is refused with a reason."""
+    result = await _add_device(hass, init_integration, 1)
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+
+    result = await _add_device(hass, init_integration, 5)
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {CONF_PROFILE: "eastron_sdm120", CONF_NAME: "HP", CONF_ROLE: "grid"}
+    )
+    assert result["errors"] == {CONF_ROLE: "grid_taken"}
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {CONF_PROFILE: "eastron_sdm120", CONF_NAME: "HP", CONF_ROLE: "load"}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+
+
+async def test_subentry_silent_unit(hass: HomeAssistant, init_integration: MockConfigEntry) -> None:
+    """A unit id that does not answer is reported, and another one can be tried."""
+    result = await _add_device(hass, init_integration, 42)
+    assert result["errors"] == {"base": "no_response"}
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {CONF_UNIT_ID: 5}
+    )
+    assert result["step_id"] == "device"
+
+
+async def test_reconfigure_subentry(hass: HomeAssistant, init_integration: MockConfigEntry) -> None:
+    """A device can be renamed and given another role."""
+    (subentry_id,) = init_integration.subentries
+    result = await init_integration.start_subentry_reconfigure_flow(
+        hass, SUBENTRY_DEVICE, subentry_id
+    )
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {CONF_NAME: " ", CONF_ROLE: "grid"}
+    )
+    assert result["errors"] == {CONF_NAME: "name_required"}
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {CONF_NAME: "Main meter", CONF_ROLE: "submeter"}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    subentry = init_integration.subentries[subentry_id]
+    assert subentry.title == "Main meter"
+    assert subentry.data[CONF_ROLE] == "submeter"
+
+
+async def test_reconfigure_hub(
+    hass: HomeAssistant, init_integration: MockConfigEntry, simulator: SiteSimulator
+) -> None:
+    """A new address is tested first: a dead one is refused, a live one is saved."""
+    result = await init_integration.start_reconfigure_flow(hass)
+    assert result["step_id"] == "reconfigure"
+    dead = {CONF_TRANSPORT: "tcp", CONF_HOST: "127.0.0.1", CONF_PORT: _closed_port()}
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], dead)
+    assert result["errors"] == {"base": "cannot_connect"}
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {**dead, CONF_HOST: "localhost", CONF_PORT: simulator.port}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    assert init_integration.data[CONF_HOST] == "localhost"
+    assert init_integration.unique_id == f"localhost:{simulator.port}"
+
+
+async def test_options_flow(hass: HomeAssistant, init_integration: MockConfigEntry) -> None:
+    """Options are stored and the hub reloads with the new read plan."""
+    result = await hass.config_entries.options.async_init(init_integration.entry_id)
+    assert result["step_id"] == "init"
+    with pytest.raises((InvalidData, vol.Invalid)):
+        await hass.config_entries.options.async_configure(
+            result["flow_id"],
+            {"scan_interval": 10, "timeout": 3, "max_read": 500, "max_gap": 16},
+        )
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {"scan_interval": 5, "timeout": 1.5, "max_read": 32, "max_gap": 4}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    coordinator = init_integration.runtime_data.coordinator
+    assert coordinator.update_interval is not None
+    assert coordinator.update_interval.total_seconds() == 5
+    # the SDM630's fast set no longer fits 4 requests when each may hold only 32 registers
+    assert coordinator.data.stats.requests > 5

@@ -32,6 +32,8 @@ from custom_components.ems.normalization import UnitError, canonical_unit, norma
         ("°C", 21.5, "°C", 21.5),
         ("degF", 212.0, "°C", 100.0),
         ("%", 55.0, "%", 55.0),
+        ("s", 90.0, "s", 90.0),
+        ("min", 1.5, "s", 90.0),
         (None, 0.98, None, 0.98),
     ],
 )
@@ -58,7 +60,7 @@ def test_reactive_power_never_becomes_watts() -> None:
     assert canonical_unit("kW") == "W"
 
 
-@pytest.mark.parametrize("unit", ["parsec/fortnight", "bananas", "s"])
+@pytest.mark.parametrize("unit", ["parsec/fortnight", "bananas", "kg"])
 def test_unknown_or_unsupported_unit(unit: str) -> None:
     """A unit without a canonical counterpart is an error naming the unit."""
     with pytest.raises(UnitError, match="unit"):

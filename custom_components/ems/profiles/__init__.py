@@ -19,6 +19,7 @@ from ..model import (
     ChannelKind,
     ChannelSpec,
     DataType,
+    Detection,
     DeviceProfile,
     DeviceType,
     PollGroup,
@@ -78,6 +79,14 @@ _CHANNEL_SCHEMA = vol.Schema(
         vol.Optional("max"): vol.Coerce(float),
     }
 )
+_DETECT_SCHEMA = vol.Schema(
+    {
+        vol.Required("address"): _ADDRESS,
+        vol.Optional("function", default=RegisterFunction.HOLDING.value): _enum(RegisterFunction),
+        vol.Optional("type", default=DataType.UINT16.value): _enum(DataType),
+        vol.Required("value"): vol.All(int, vol.Range(min=0)),
+    }
+)
 _CHANNEL_KEY = vol.All(str, vol.Match(r"^[A-Za-z][A-Za-z0-9_]*$", msg="is not a channel name"))
 _PROFILE_SCHEMA = vol.Schema(
     {
@@ -86,6 +95,7 @@ _PROFILE_SCHEMA = vol.Schema(
         vol.Required("model"): str,
         vol.Required("device_type"): _enum(DeviceType),
         vol.Optional("defaults", default=dict): vol.Schema(_REGISTER_FIELDS),
+        vol.Optional("detect"): _DETECT_SCHEMA,
         vol.Required("channels"): vol.All({_CHANNEL_KEY: _CHANNEL_SCHEMA}, vol.Length(min=1)),
     }
 )
@@ -122,7 +132,17 @@ def parse_profile(raw: Any, *, source: str) -> DeviceProfile:
         device_type=document["device_type"],
         channels=channels,
         source=source,
+        detect=_detection(document.get("detect")),
     )
+
+
+def _detection(fields: dict[str, Any] | None) -> Detection | None:
+    if fields is None:
+        return None
+    register = Register(
+        function=fields["function"], address=fields["address"], data_type=fields["type"]
+    )
+    return Detection(register=register, value=fields["value"])
 
 
 def load_profiles(directory: Path) -> tuple[dict[str, DeviceProfile], list[ProfileError]]:
