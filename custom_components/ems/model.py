@@ -122,6 +122,8 @@ class ChannelSpec:
     device_class: str | None = None
     minimum: float | None = None
     maximum: float | None = None
+    # Where the channel comes from in a standard map, e.g. "103.W" for a SunSpec point.
+    origin: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

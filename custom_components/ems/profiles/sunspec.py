@@ -7,7 +7,7 @@ channels, in the seed's parameter names.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
 import json
@@ -191,7 +191,8 @@ def _channels(model: ModelInstance) -> list[ChannelSpec]:
             if not isinstance(sf_name, str) or sf_name not in offsets:
                 continue
             scale_register = model.address + offsets[sf_name][0]
-        specs.append(_spec(key, model.address + offset, point, scale_register))
+        spec = _spec(key, model.address + offset, point, scale_register)
+        specs.append(replace(spec, origin=f"{model.model_id}.{point_name}"))
     return specs
 
 

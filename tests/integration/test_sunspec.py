@@ -1,0 +1,113 @@
+"""SunSpec end to end: discovery finds exactly what the simulator serves, and every channel
+shows the value of the point it maps, scale factor applied."""
+
+from __future__ import annotations
+
+import time
+
+from homeassistant.const import STATE_UNAVAILABLE
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import entity_registry as er
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.ems.devices import Catalogue, async_identify
+from custom_components.ems.modbus import HubSettings, ModbusHub, discover_sunspec
+from simulator import SiteSimulator
+
+from .conftest import device_subentry
+
+SERVED_CHAINS = {2: [1, 103], 3: [1, 124, 802], 4: [1, 203]}
+
+
+@pytest.mark.parametrize(("unit_id", "models"), SERVED_CHAINS.items())
+async def test_discovery_finds_exactly_the_served_models(
+    simulator: SiteSimulator, unit_id: int, models: list[int]
+) -> None:
+    """The marker is found at whichever base the device uses (40000 or 50000)."""
+    hub = ModbusHub(
+        settings=HubSettings(host="127.0.0.1", port=simulator.port), clock=time.monotonic
+    )
+    try:
+        chain = await discover_sunspec(hub, unit_id)
+    finally:
+        await hub.close()
+    assert [model.model_id for model in chain] == models
+    base = 50000 if unit_id == 4 else 40000
+    assert chain[0].address == base + 2
+
+
+async def test_eastron_meters_are_not_sunspec(simulator: SiteSimulator) -> None:
+    """An Eastron meter has no SunSpec map, and is identified by its meter code instead."""
+    settings = HubSettings(host="127.0.0.1", port=simulator.port)
+    from custom_components.ems.profiles import builtin_profiles
+
+    catalogue = Catalogue(profiles=dict(builtin_profiles()), errors=[])
+    for unit_id, profile_id in ((1, "eastron_sdm630"), (5, "eastron_sdm120")):
+        identified = await async_identify(settings, unit_id, catalogue)
+        assert identified.sunspec_models == []
+        assert identified.profile is not None
+        assert identified.profile.id == profile_id
+
+
+@pytest.fixture
+def site_entry(simulator: SiteSimulator) -> MockConfigEntry:
+    """The whole simulated site on one hub, with the stored SunSpec chains."""
+
+    def sunspec(unit_id: int, role: str, title: str, chain: list[list[int]]) -> dict[str, object]:
+        subentry = device_subentry(unit_id, "sunspec", role, title)
+        subentry["data"] = {**subentry["data"], "sunspec_models": chain}  # type: ignore[dict-item]
+        return subentry
+
+    return MockConfigEntry(
+        domain="ems",
+        version=2,
+        title="site",
+        unique_id=f"127.0.0.1:{simulator.port}",
+        data={"host": "127.0.0.1", "port": simulator.port},
+        subentries_data=[
+            device_subentry(1, "eastron_sdm630", "grid", "Grid meter"),
+            sunspec(2, "production", "PV inverter", [[1, 40002, 66], [103, 40070, 50]]),
+            sunspec(3, "battery", "Battery", [[1, 40002, 66], [124, 40070, 24], [802, 40096, 62]]),
+            sunspec(4, "submeter", "PV meter", [[1, 50002, 66], [203, 50070, 105]]),
+            device_subentry(5, "eastron_sdm120", "load", "Heat pump"),
+        ],
+    )
+
+
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
+async def test_every_sunspec_channel_equals_the_simulator(
+    hass: HomeAssistant,
+    site_entry: MockConfigEntry,
+    simulator: SiteSimulator,
+    entity_registry: er.EntityRegistry,
+) -> None:
+    """Each SunSpec channel's state is the served point value (after its scale factor)."""
+    simulator.advance(12 * 3600)  # midday: the inverter produces, every point is live
+    site_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(site_entry.entry_id)
+    await hass.async_block_till_done()
+    coordinator = site_entry.runtime_data.coordinator
+    checked = 0
+    for device in coordinator.devices.values():
+        served = simulator.device_values(device.unit_id)
+        for spec in device.profile.channels:
+            if spec.origin is None:
+                continue
+            unique_id = f"{site_entry.entry_id}_{device.id}_{spec.key}"
+            entity_id = entity_registry.async_get_entity_id("sensor", "ems", unique_id)
+            assert entity_id is not None, unique_id
+            state = hass.states.get(entity_id)
+            assert state is not None
+            assert state.state != STATE_UNAVAILABLE, entity_id
+            expected = served[spec.origin]
+            if expected is None:
+                assert state.state == "unknown", (entity_id, spec.origin)
+            elif isinstance(expected, str):
+                assert state.state == expected, entity_id
+            else:
+                value = float(state.state)
+                canonical = expected / 1000 if spec.unit == "Wh" else expected
+                assert value == pytest.approx(canonical, rel=1e-9, abs=1e-9), spec.origin
+            checked += 1
+    assert checked > 60
