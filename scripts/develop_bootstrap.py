@@ -30,7 +30,8 @@ CREDENTIALS_FILE = Path(__file__).resolve().parent.parent / "config" / ".ems-dev
 # its payload here; a menu step takes {"next_step_id": "<step>"}.
 EMS_DOMAIN = "ems"
 EMS_FLOW_STEPS: list[dict[str, Any]] = [
-    {"transport": "tcp", "host": "127.0.0.1", "port": 5020, "unit_id": 1},  # step "user"
+    {"next_step_id": "network"},  # menu "user": a network gateway, not a serial port
+    {"transport": "tcp", "host": "127.0.0.1", "port": 5020, "unit_id": 1},  # step "network"
     {"profile": "eastron_sdm630", "name": "Grid meter", "role": "grid"},  # step "device"
 ]
 # Further devices of the simulated site, each added through the device subentry flow.

@@ -17,6 +17,7 @@ import functools
 import time
 from typing import Any, NamedTuple, cast
 
+from pymodbus import FramerType
 from pymodbus.datastore import ModbusServerContext
 from pymodbus.pdu import ExceptionResponse, ModbusPDU
 from pymodbus.server import ModbusTcpServer
@@ -347,9 +348,13 @@ class _SiteModbusServer(ModbusTcpServer):
     """pymodbus TCP server whose connections report to the request gate."""
 
     def __init__(
-        self, context: _SiteServerContext, address: tuple[str, int], gate: RequestGate
+        self,
+        context: _SiteServerContext,
+        address: tuple[str, int],
+        gate: RequestGate,
+        framer: FramerType,
     ) -> None:
-        super().__init__(context, address=address, **silent_on_missing_units())
+        super().__init__(context, address=address, framer=framer, **silent_on_missing_units())
         self._gate = gate
 
     def callback_new_connection(self) -> TransactionManager:
@@ -371,9 +376,20 @@ class SiteSimulator:
     at wall-clock time x speed. Started and stopped inside the caller's event loop; no threads.
     """
 
-    def __init__(self, config: SiteConfig | None = None, *, speed: float | None = None) -> None:
-        """Build the site; `start()` opens the Modbus server."""
+    def __init__(
+        self,
+        config: SiteConfig | None = None,
+        *,
+        speed: float | None = None,
+        framer: FramerType = FramerType.SOCKET,
+    ) -> None:
+        """Build the site; `start()` opens the Modbus server.
+
+        `framer=FramerType.RTU` serves RTU frames over TCP, as a serial-to-Ethernet converter
+        does; a serial client reaches it through pyserial's `socket://` URL.
+        """
         self.config = config or SiteConfig()
+        self.framer = framer
         self.requests = RequestCount()
         # Accepted writes of control registers, oldest first; a test may clear it.
         self.control_writes: list[ControlWrite] = []
@@ -438,7 +454,9 @@ class SiteSimulator:
             raise RuntimeError("the simulator is already running")
         port = port or self._port
         endpoints = {unit: _UnitEndpoint(unit, self._bank, self._gate) for unit in DEVICES}
-        server = _SiteModbusServer(_SiteServerContext(endpoints), (host, port), self._gate)
+        server = _SiteModbusServer(
+            _SiteServerContext(endpoints), (host, port), self._gate, self.framer
+        )
         if not await server.listen():
             raise OSError(f"cannot listen on {host}:{port}")
         listener = server.transport

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 import ipaddress
 import re
 from typing import Any
@@ -20,10 +21,14 @@ from homeassistant.helpers import selector
 import voluptuous as vol
 
 from .const import (
+    CONF_BAUDRATE,
     CONF_MAX_GAP,
     CONF_MAX_READ,
+    CONF_PARITY,
     CONF_PROFILE,
     CONF_ROLE,
+    CONF_SERIAL_PORT,
+    CONF_STOPBITS,
     CONF_TIMEOUT,
     CONF_TRANSPORT,
     CONF_UNIT_ID,
@@ -41,6 +46,7 @@ from .devices import (
     async_load_catalogue,
     describe_error,
     device_data,
+    hub_id,
     hub_settings,
 )
 from .modbus import (
@@ -55,6 +61,7 @@ from .model import DEFAULT_ROLE, DeviceRole, DeviceType
 
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?)+$")
 _NETWORK_TRANSPORTS = [Transport.TCP.value, Transport.RTU_OVER_TCP.value]
+_BAUDRATES = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
 
 
 def _number(minimum: float, maximum: float, *, step: float = 1, unit: str | None = None) -> vol.All:
@@ -86,8 +93,18 @@ _ADDRESS_FIELDS: dict[vol.Marker, Any] = {
 _UNIT_FIELD: dict[vol.Marker, Any] = {
     vol.Required(CONF_UNIT_ID, default=DEFAULT_UNIT_ID): _number(1, 247),
 }
-_USER_SCHEMA = vol.Schema({**_ADDRESS_FIELDS, **_UNIT_FIELD})
-_RECONFIGURE_SCHEMA = vol.Schema(_ADDRESS_FIELDS)
+_SERIAL_FIELDS: dict[vol.Marker, Any] = {
+    vol.Required(CONF_SERIAL_PORT): selector.TextSelector(),
+    vol.Required(CONF_BAUDRATE, default="9600"): vol.All(
+        _choice([str(rate) for rate in _BAUDRATES], CONF_BAUDRATE), vol.Coerce(int)
+    ),
+    vol.Required(CONF_PARITY, default="N"): _choice(["N", "E", "O"], CONF_PARITY),
+    vol.Required(CONF_STOPBITS, default="1"): vol.All(
+        _choice(["1", "2"], CONF_STOPBITS), vol.Coerce(int)
+    ),
+}
+_NETWORK_SCHEMA = vol.Schema({**_ADDRESS_FIELDS, **_UNIT_FIELD})
+_SERIAL_SCHEMA = vol.Schema({**_SERIAL_FIELDS, **_UNIT_FIELD})
 _OPTIONS_SCHEMA = vol.Schema(
     {
         vol.Required(CONF_SCAN_INTERVAL, default=DEFAULT_SCAN_INTERVAL.total_seconds()): _number(
@@ -111,6 +128,16 @@ def valid_host(host: str) -> bool:
 
 def _address(user_input: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
     """The hub's address fields, cleaned, and any field errors."""
+    if CONF_SERIAL_PORT in user_input:
+        port = str(user_input[CONF_SERIAL_PORT]).strip()
+        data = {
+            CONF_TRANSPORT: Transport.SERIAL.value,
+            CONF_SERIAL_PORT: port,
+            CONF_BAUDRATE: user_input[CONF_BAUDRATE],
+            CONF_PARITY: user_input[CONF_PARITY],
+            CONF_STOPBITS: user_input[CONF_STOPBITS],
+        }
+        return data, ({} if port else {CONF_SERIAL_PORT: "invalid_serial_port"})
     host = str(user_input[CONF_HOST]).strip()
     data = {
         CONF_TRANSPORT: user_input.get(CONF_TRANSPORT, Transport.TCP.value),
@@ -218,14 +245,28 @@ class EmsConfigFlow(ConfigFlow, _DeviceSteps, domain=DOMAIN):
         return {SUBENTRY_DEVICE: DeviceSubentryFlow}
 
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        """Ask for the address and the first unit id, then ask that device what it is."""
+        """A gateway on the network, or a serial port on this machine."""
+        return self.async_show_menu(step_id="user", menu_options=["network", "serial"])
+
+    async def async_step_network(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask for the gateway's address and the first unit id."""
+        return await self._hub_step("network", _NETWORK_SCHEMA, user_input)
+
+    async def async_step_serial(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Ask for the serial port, its settings and the first unit id."""
+        return await self._hub_step("serial", _SERIAL_SCHEMA, user_input)
+
+    async def _hub_step(
+        self, step_id: str, schema: vol.Schema, user_input: dict[str, Any] | None
+    ) -> ConfigFlowResult:
+        """Check the address, then ask the device at the unit id what it is."""
         errors: dict[str, str] = {}
         if user_input is not None:
             self.hub_data, errors = _address(user_input)
             if not errors:
-                await self.async_set_unique_id(
-                    f"{self.hub_data[CONF_HOST]}:{self.hub_data[CONF_PORT]}"
-                )
+                await self.async_set_unique_id(hub_id(self.hub_data))
                 self._abort_if_unique_id_configured()
                 self.catalogue = await async_load_catalogue(self.hass)
                 self.unit_id = user_input[CONF_UNIT_ID]
@@ -236,8 +277,8 @@ class EmsConfigFlow(ConfigFlow, _DeviceSteps, domain=DOMAIN):
                     return await self.async_step_device()
                 errors["base"] = error or "cannot_connect"
         return self.async_show_form(
-            step_id="user",
-            data_schema=self.add_suggested_values_to_schema(_USER_SCHEMA, user_input),
+            step_id=step_id,
+            data_schema=self.add_suggested_values_to_schema(schema, user_input),
             errors=errors,
         )
 
@@ -247,9 +288,8 @@ class EmsConfigFlow(ConfigFlow, _DeviceSteps, domain=DOMAIN):
         if user_input is not None:
             errors = self._device_errors(user_input, set())
             if not errors:
-                title = f"{self.hub_data[CONF_HOST]}:{self.hub_data[CONF_PORT]}"
                 return self.async_create_entry(
-                    title=title,
+                    title=hub_id(self.hub_data),
                     data=self.hub_data,
                     subentries=[
                         {
@@ -270,13 +310,14 @@ class EmsConfigFlow(ConfigFlow, _DeviceSteps, domain=DOMAIN):
     async def async_step_reconfigure(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Move the hub to a new address (a new IP after a router change, say)."""
+        """Move the hub to a new address or port (a new IP after a router change, say)."""
         entry = self._get_reconfigure_entry()
+        serial = entry.data.get(CONF_TRANSPORT) == Transport.SERIAL
         errors: dict[str, str] = {}
         if user_input is not None:
             data, errors = _address(user_input)
             if not errors:
-                unique_id = f"{data[CONF_HOST]}:{data[CONF_PORT]}"
+                unique_id = hub_id(data)
                 await self.async_set_unique_id(unique_id)
                 if entry.unique_id != unique_id:
                     self._abort_if_unique_id_configured()
@@ -285,13 +326,22 @@ class EmsConfigFlow(ConfigFlow, _DeviceSteps, domain=DOMAIN):
                     return self.async_update_reload_and_abort(
                         entry, unique_id=unique_id, title=unique_id, data_updates=data
                     )
+        schema = vol.Schema(_SERIAL_FIELDS if serial else _ADDRESS_FIELDS)
         return self.async_show_form(
             step_id="reconfigure",
             data_schema=self.add_suggested_values_to_schema(
-                _RECONFIGURE_SCHEMA, user_input or dict(entry.data)
+                schema, user_input or _as_form(entry.data)
             ),
             errors=errors,
         )
+
+
+def _as_form(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Stored numbers, shown in the select fields that hold them as text."""
+    return {
+        key: str(value) if key in (CONF_BAUDRATE, CONF_STOPBITS) else value
+        for key, value in data.items()
+    }
 
 
 async def _reach_devices(entry: ConfigEntry, settings: HubSettings) -> dict[str, str]:

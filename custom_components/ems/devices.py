@@ -13,8 +13,12 @@ from homeassistant.const import CONF_HOST, CONF_PORT
 from homeassistant.core import HomeAssistant
 
 from .const import (
+    CONF_BAUDRATE,
+    CONF_PARITY,
     CONF_PROFILE,
     CONF_ROLE,
+    CONF_SERIAL_PORT,
+    CONF_STOPBITS,
     CONF_SUNSPEC_MODELS,
     CONF_TIMEOUT,
     CONF_TRANSPORT,
@@ -73,12 +77,27 @@ async def async_load_catalogue(hass: HomeAssistant) -> Catalogue:
 
 def hub_settings(data: Mapping[str, Any], options: Mapping[str, Any]) -> HubSettings:
     """Connection settings of a hub entry."""
+    transport = Transport(data.get(CONF_TRANSPORT, Transport.TCP))
+    timeout = options.get(CONF_TIMEOUT, DEFAULT_TIMEOUT)
+    if transport is Transport.SERIAL:
+        return HubSettings(
+            transport=transport,
+            serial_port=data[CONF_SERIAL_PORT],
+            baudrate=data[CONF_BAUDRATE],
+            parity=data[CONF_PARITY],
+            stopbits=data[CONF_STOPBITS],
+            timeout=timeout,
+        )
     return HubSettings(
-        transport=Transport(data.get(CONF_TRANSPORT, Transport.TCP)),
-        host=data[CONF_HOST],
-        port=data[CONF_PORT],
-        timeout=options.get(CONF_TIMEOUT, DEFAULT_TIMEOUT),
+        transport=transport, host=data[CONF_HOST], port=data[CONF_PORT], timeout=timeout
     )
+
+
+def hub_id(data: Mapping[str, Any]) -> str:
+    """What identifies a hub: its address, or its serial port."""
+    if data.get(CONF_TRANSPORT) == Transport.SERIAL:
+        return str(data[CONF_SERIAL_PORT])
+    return f"{data[CONF_HOST]}:{data[CONF_PORT]}"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -229,6 +229,8 @@ class HubSettings:
     port: int = 502
     serial_port: str = ""
     baudrate: int = 9600
+    parity: str = "N"
+    stopbits: int = 1
     timeout: float = DEFAULT_TIMEOUT
 
 
@@ -290,6 +292,8 @@ class ModbusHub:
                 self.settings.serial_port,
                 framer=FramerType.RTU,
                 baudrate=self.settings.baudrate,
+                parity=self.settings.parity,
+                stopbits=self.settings.stopbits,
                 **common,
             )
         framer = FramerType.RTU if self.settings.transport is Transport.RTU_OVER_TCP else None

@@ -9,13 +9,18 @@ from homeassistant.config_entries import SOURCE_USER
 from homeassistant.const import CONF_HOST, CONF_NAME, CONF_PORT
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType, InvalidData
+from pymodbus import FramerType
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 import voluptuous as vol
 
 from custom_components.ems.const import (
+    CONF_BAUDRATE,
+    CONF_PARITY,
     CONF_PROFILE,
     CONF_ROLE,
+    CONF_SERIAL_PORT,
+    CONF_STOPBITS,
     CONF_TRANSPORT,
     CONF_UNIT_ID,
     DOMAIN,
@@ -31,10 +36,15 @@ def _closed_port() -> int:
         return int(probe.getsockname()[1])
 
 
-async def _start(hass: HomeAssistant) -> str:
+async def _start(hass: HomeAssistant, how: str = "network") -> str:
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    assert result["type"] is FlowResultType.MENU
+    assert result["menu_options"] == ["network", "serial"]
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"next_step_id": how}
+    )
     assert result["type"] is FlowResultType.FORM
-    assert result["step_id"] == "user"
+    assert result["step_id"] == how
     assert result["errors"] == {}
     return str(result["flow_id"])
 
@@ -90,6 +100,60 @@ async def test_user_flow_finds_sunspec(hass: HomeAssistant, simulator: SiteSimul
     assert result["type"] is FlowResultType.CREATE_ENTRY
     (device,) = result["result"].subentries.values()
     assert [model[0] for model in device.data["sunspec_models"]] == [1, 103]
+
+
+@pytest.mark.parametrize("transport", ["rtu_over_tcp", "serial"])
+async def test_rtu_hubs(hass: HomeAssistant, socket_enabled: None, transport: str) -> None:
+    """RTU framing over TCP, and the serial transport (through pyserial's socket:// URL)."""
+    site = SiteSimulator(framer=FramerType.RTU)
+    await site.start(host="127.0.0.1", port=0)
+    try:
+        if transport == "serial":
+            flow_id = await _start(hass, "serial")
+            hub = {
+                CONF_SERIAL_PORT: f"socket://127.0.0.1:{site.port}",
+                CONF_BAUDRATE: "19200",
+                CONF_PARITY: "E",
+                CONF_STOPBITS: "1",
+                CONF_UNIT_ID: 1,
+            }
+        else:
+            flow_id = await _start(hass)
+            hub = {**_hub(site.port), CONF_TRANSPORT: transport}
+        result = await hass.config_entries.flow.async_configure(flow_id, hub)
+        assert result["step_id"] == "device"
+        assert _suggested(result, CONF_PROFILE) == "eastron_sdm630"
+        result = await hass.config_entries.flow.async_configure(
+            flow_id, {CONF_PROFILE: "eastron_sdm630", CONF_NAME: "Grid", CONF_ROLE: "grid"}
+        )
+        assert result["type"] is FlowResultType.CREATE_ENTRY
+        entry = result["result"]
+        await hass.async_block_till_done()
+        assert entry.data[CONF_TRANSPORT] == transport
+        if transport == "serial":
+            assert entry.data[CONF_BAUDRATE] == 19200
+            assert entry.unique_id == f"socket://127.0.0.1:{site.port}"
+        power = hass.states.get("sensor.grid_active_power")
+        assert float(power.state) == pytest.approx(site.device_values(1)["ActivePower"])
+        assert await hass.config_entries.async_unload(entry.entry_id)
+    finally:
+        await site.stop()
+
+
+async def test_serial_port_required(hass: HomeAssistant) -> None:
+    """A blank serial port is refused before anything is opened."""
+    flow_id = await _start(hass, "serial")
+    result = await hass.config_entries.flow.async_configure(
+        flow_id,
+        {
+            CONF_SERIAL_PORT: "  ",
+            CONF_BAUDRATE: "9600",
+            CONF_PARITY: "N",
+            CONF_STOPBITS: "1",
+            CONF_UNIT_ID: 1,
+        },
+    )
+    assert result["errors"] == {CONF_SERIAL_PORT: "invalid_serial_port"}
 
 
 async def test_cannot_connect_then_recovers(hass: HomeAssistant, socket_enabled: None) -> None:
@@ -221,7 +285,7 @@ async def test_add_devices_as_subentries(
         assert result["type"] is FlowResultType.CREATE_ENTRY
         if models is not None:
             assert [m[0] for m in result["data"]["sunspec_models"]] == models
-    await hass.async_block_till_done()
+        await hass.async_block_till_done()  # the hub reloads with each new device
     coordinator = init_integration.runtime_data.coordinator
     assert sorted(device.unit_id for device in coordinator.devices.values()) == [1, 3, 4, 5]
     assert all(state.online for state in coordinator.data.devices.values())
