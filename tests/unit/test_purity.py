@@ -11,6 +11,7 @@ PACKAGE = Path(__file__).parents[2] / "custom_components" / "ems"
 PURE_STAGES = [
     "model.py",
     "profiles/__init__.py",
+    "profiles/sunspec.py",
     "modbus.py",
     "cleaning.py",
     "normalization.py",
