@@ -29,5 +29,3 @@ DEFAULT_UNIT_ID: Final = 1
 DEFAULT_SCAN_INTERVAL: Final = timedelta(seconds=10)
 # Identity and ratings change only when a device is replaced.
 SLOW_POLL_EVERY: Final = 60
-# A held value older than this many cycles is stale: its entity goes unavailable.
-STALE_AFTER_CYCLES: Final = 3

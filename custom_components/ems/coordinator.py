@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 import logging
 import time
 
@@ -12,8 +12,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
 
-from .cleaning import assess
-from .const import CONF_UNIT_ID, DOMAIN, SLOW_POLL_EVERY, STALE_AFTER_CYCLES, SUBENTRY_DEVICE
+from .const import CONF_UNIT_ID, DOMAIN, SLOW_POLL_EVERY, SUBENTRY_DEVICE
 from .modbus import (
     ModbusErrorKind,
     ModbusHub,
@@ -22,12 +21,10 @@ from .modbus import (
     ReadBlock,
     RegisterImage,
     build_read_plan,
-    decode_channel,
     read_plan,
-    was_read,
 )
-from .model import CycleStats, Device, DeviceState, PollGroup, Reading, SiteSnapshot
-from .normalization import normalize
+from .model import CycleStats, Device, PollGroup, SiteSnapshot
+from .pipeline import SitePipeline
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -73,7 +70,7 @@ class EmsCoordinator(DataUpdateCoordinator[SiteSnapshot]):
         self._replan()
         self._slow_image: RegisterImage = {}
         self._cycle = 0
-        self._held: dict[tuple[str, str], tuple[int, Reading]] = {}
+        self.pipeline = SitePipeline(devices=self.devices)
         self._offline: set[str] = set()
 
     def devices_by_subentry(self, entry: EmsConfigEntry) -> dict[str, Device]:
@@ -91,6 +88,11 @@ class EmsCoordinator(DataUpdateCoordinator[SiteSnapshot]):
         self._fast_plan = self._plan(PollGroup.FAST, max_read, self._max_gap)
         self._slow_plan = self._plan(PollGroup.SLOW, max_read, self._max_gap)
         self._planned_max_read = max_read
+
+    @property
+    def read_plan(self) -> list[ReadBlock]:
+        """The requests of a full cycle (fast and slow group)."""
+        return [*self._fast_plan, *self._slow_plan]
 
     def _plan(self, group: PollGroup, max_read: int, max_gap: int) -> list[ReadBlock]:
         return build_read_plan(
@@ -132,10 +134,9 @@ class EmsCoordinator(DataUpdateCoordinator[SiteSnapshot]):
         image: RegisterImage = {key: dict(table) for key, table in self._slow_image.items()}
         _overlay(image, fast.image)
         timestamp = dt_util.utcnow()
-        states = {
-            device.id: self._device_state(device, image, timestamp)
-            for device in self.devices.values()
-        }
+        states = self.pipeline.process(image, timestamp)
+        for device in self.devices.values():
+            self._log_transition(device, online=states[device.id].online)
         stats = CycleStats(
             requests=requests,
             failed_requests=len(failed),
@@ -143,36 +144,6 @@ class EmsCoordinator(DataUpdateCoordinator[SiteSnapshot]):
             quarantined=tuple(sorted(self.health.quarantined)),
         )
         return SiteSnapshot(timestamp=timestamp, devices=states, stats=stats)
-
-    def _device_state(
-        self, device: Device, image: RegisterImage, timestamp: datetime
-    ) -> DeviceState:
-        readings: dict[str, Reading] = {}
-        answered = False
-        for spec in device.profile.channels:
-            read = was_read(spec, device.unit_id, image)
-            answered |= read and spec.poll is PollGroup.FAST
-            reading = assess(
-                device.id,
-                spec,
-                decode_channel(spec, device.unit_id, image),
-                was_read=read,
-                timestamp=timestamp,
-            )
-            readings[spec.key] = self._hold(device.id, normalize(reading))
-        self._log_transition(device, online=answered)
-        return DeviceState(online=answered, readings=readings)
-
-    def _hold(self, device_id: str, reading: Reading) -> Reading:
-        """Show the last usable value for a few cycles instead of a rejected one."""
-        key = (device_id, reading.channel)
-        if reading.usable:
-            self._held[key] = (self._cycle, reading)
-            return reading
-        held = self._held.get(key)
-        if held is not None and self._cycle - held[0] < STALE_AFTER_CYCLES:
-            return held[1]
-        return reading
 
     def _log_transition(self, device: Device, *, online: bool) -> None:
         """Log once when a device is lost and once when it is back."""

@@ -12,6 +12,7 @@ PURE_STAGES = [
     "model.py",
     "profiles/__init__.py",
     "profiles/sunspec.py",
+    "pipeline.py",
     "modbus.py",
     "cleaning.py",
     "normalization.py",

@@ -1,0 +1,86 @@
+"""Diagnostics: what a maintainer needs to help, with hosts and serial numbers redacted."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homeassistant.components.diagnostics import REDACTED, async_redact_data
+from homeassistant.const import CONF_HOST
+from homeassistant.core import HomeAssistant
+
+from .const import CONF_SERIAL_PORT
+from .coordinator import EmsConfigEntry, EmsCoordinator
+from .model import Device, Reading
+
+TO_REDACT = {CONF_HOST, CONF_SERIAL_PORT}
+# Identity channels that tie a dump to one household.
+REDACTED_CHANNELS = frozenset({"SerialNumber"})
+
+
+async def async_get_config_entry_diagnostics(
+    hass: HomeAssistant, entry: EmsConfigEntry
+) -> dict[str, Any]:
+    """The hub's settings, its devices, the health of its read plan and every reading."""
+    coordinator = entry.runtime_data.coordinator
+    snapshot = coordinator.data
+    return {
+        "entry": {
+            "version": entry.version,
+            "data": async_redact_data(dict(entry.data), TO_REDACT),
+            "options": dict(entry.options),
+        },
+        "hub": _hub(coordinator),
+        "devices": [_device(coordinator, device) for device in coordinator.devices.values()],
+        "readings": [
+            _seed_format(device, reading)
+            for device in coordinator.devices.values()
+            for reading in snapshot.devices[device.id].readings.values()
+        ],
+    }
+
+
+def _hub(coordinator: EmsCoordinator) -> dict[str, Any]:
+    stats = coordinator.data.stats
+    return {
+        "requests_per_cycle": stats.requests,
+        "failed_requests": stats.failed_requests,
+        "cycle_time_ms": round(stats.duration_s * 1000, 1),
+        "quarantined_registers": [list(key) for key in stats.quarantined],
+        "max_read_cap": coordinator.health.max_read_cap,
+        "read_plan": [
+            {"unit": b.unit_id, "function": b.function, "start": b.start, "count": b.count}
+            for b in coordinator.read_plan
+        ],
+    }
+
+
+def _device(coordinator: EmsCoordinator, device: Device) -> dict[str, Any]:
+    state = coordinator.data.devices[device.id]
+    return {
+        "deviceId": device.id,
+        "name": device.name,
+        "unit_id": device.unit_id,
+        "role": device.role,
+        "profile": {
+            "id": device.profile.id,
+            "manufacturer": device.profile.manufacturer,
+            "model": device.profile.model,
+            "channels": len(device.profile.channels),
+        },
+        "online": state.online,
+        "rejected_readings": coordinator.pipeline.rejections_of(device.id),
+    }
+
+
+def _seed_format(device: Device, reading: Reading) -> dict[str, Any]:
+    """A reading as the seed's API describes it: device, component, parameter, value, unit."""
+    value = REDACTED if reading.channel in REDACTED_CHANNELS else reading.value
+    return {
+        "deviceId": device.id,
+        "component": device.profile.device_type,
+        "parameter": reading.channel,
+        "value": value,
+        "unit": reading.unit,
+        "timestamp": reading.timestamp.isoformat(),
+        "quality": reading.quality_label,
+    }
