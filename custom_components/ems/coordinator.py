@@ -6,9 +6,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 import logging
 import time
+from typing import Any
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers.storage import Store
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
 
@@ -27,6 +29,12 @@ from .model import CycleStats, Device, PollGroup, SiteSnapshot
 from .pipeline import SitePipeline
 
 _LOGGER = logging.getLogger(__name__)
+
+
+STORAGE_VERSION = 1
+# Counter baselines are written at most this often; a restart loses less than one interval
+# of bookkeeping, never energy (the counters themselves live in the devices).
+SAVE_DELAY_S = 60
 
 
 @dataclass(kw_only=True, slots=True)
@@ -71,6 +79,9 @@ class EmsCoordinator(DataUpdateCoordinator[SiteSnapshot]):
         self._slow_image: RegisterImage = {}
         self._cycle = 0
         self.pipeline = SitePipeline(devices=self.devices)
+        self.store: Store[dict[str, Any]] = Store(
+            hass, STORAGE_VERSION, f"{DOMAIN}.{entry.entry_id}", private=True
+        )
         self._offline: set[str] = set()
 
     def devices_by_subentry(self, entry: EmsConfigEntry) -> dict[str, Device]:
@@ -84,45 +95,70 @@ class EmsCoordinator(DataUpdateCoordinator[SiteSnapshot]):
         }
 
     def _replan(self) -> None:
+        # When the slow group is due, all channels are planned together: their blocks merge.
         max_read = min(self._max_read, self.health.max_read_cap or self._max_read)
-        self._fast_plan = self._plan(PollGroup.FAST, max_read, self._max_gap)
-        self._slow_plan = self._plan(PollGroup.SLOW, max_read, self._max_gap)
+        self._fast_plan = self._plan({PollGroup.FAST}, max_read, self._max_gap)
+        self._full_plan = self._plan({PollGroup.FAST, PollGroup.SLOW}, max_read, self._max_gap)
         self._planned_max_read = max_read
+
+    async def async_restore(self) -> None:
+        """Resume counter baselines and totals from the last run."""
+        data = await self.store.async_load()
+        if isinstance(data, dict):
+            self.pipeline.restore(data)
+
+    async def async_persist(self) -> None:
+        """Write the pipeline's state now (on unload)."""
+        await self.store.async_save(self.pipeline.state_dict())
 
     @property
     def read_plan(self) -> list[ReadBlock]:
-        """The requests of a full cycle (fast and slow group)."""
-        return [*self._fast_plan, *self._slow_plan]
+        """The requests of a cycle that reads every channel, the slow group included."""
+        return list(self._full_plan)
 
-    def _plan(self, group: PollGroup, max_read: int, max_gap: int) -> list[ReadBlock]:
+    def _plan(self, groups: set[PollGroup], max_read: int, max_gap: int) -> list[ReadBlock]:
         return build_read_plan(
             (
                 PlannedChannel(unit_id=device.unit_id, spec=spec)
                 for device in self.devices.values()
                 for spec in device.profile.channels
-                if spec.poll is group
+                if spec.poll in groups
             ),
             max_read=max_read,
             max_gap=max_gap,
         )
 
+    def _keep_slow(self, image: RegisterImage) -> None:
+        """Remember the slow group's registers until it is read again.
+
+        Only those: a fast register kept here could hide a failed read behind a stale value.
+        """
+        for device in self.devices.values():
+            for spec in device.profile.channels:
+                if spec.poll is not PollGroup.SLOW:
+                    continue
+                key = (device.unit_id, spec.register.function)
+                table = image.get(key, {})
+                addresses = range(
+                    spec.register.address, spec.register.address + spec.register.count
+                )
+                kept = self._slow_image.setdefault(key, {})
+                kept.update((a, table[a]) for a in addresses if a in table)
+
     async def _async_update_data(self) -> SiteSnapshot:
         started = time.perf_counter()
-        slow_due = self._cycle % SLOW_POLL_EVERY == 0
-        fast = await read_plan(self.hub, self._fast_plan, self.health, time.monotonic())
-        failed = fast.failed_blocks
-        if not fast.image and any(e.kind is ModbusErrorKind.CONNECTION for _, e in failed):
+        full = self._cycle % SLOW_POLL_EVERY == 0
+        plan = self._full_plan if full else self._fast_plan
+        result = await read_plan(self.hub, plan, self.health, time.monotonic())
+        failed = result.failed_blocks
+        if not result.image and any(e.kind is ModbusErrorKind.CONNECTION for _, e in failed):
             raise UpdateFailed(
                 translation_domain=DOMAIN,
                 translation_key="cannot_connect",
                 translation_placeholders={"hub": self.hub.describe()},
             )
-        requests = fast.requests
-        if slow_due:
-            slow = await read_plan(self.hub, self._slow_plan, self.health, time.monotonic())
-            _overlay(self._slow_image, slow.image)
-            requests += slow.requests
-            failed = failed + slow.failed_blocks
+        if full:
+            self._keep_slow(result.image)
         self._cycle += 1
         if (self.health.max_read_cap or self._max_read) < self._planned_max_read:
             _LOGGER.info(
@@ -132,13 +168,14 @@ class EmsCoordinator(DataUpdateCoordinator[SiteSnapshot]):
             )
             self._replan()
         image: RegisterImage = {key: dict(table) for key, table in self._slow_image.items()}
-        _overlay(image, fast.image)
+        _overlay(image, result.image)
         timestamp = dt_util.utcnow()
         states = self.pipeline.process(image, timestamp)
+        self.store.async_delay_save(self.pipeline.state_dict, SAVE_DELAY_S)
         for device in self.devices.values():
             self._log_transition(device, online=states[device.id].online)
         stats = CycleStats(
-            requests=requests,
+            requests=result.requests,
             failed_requests=len(failed),
             duration_s=time.perf_counter() - started,
             quarantined=tuple(sorted(self.health.quarantined)),

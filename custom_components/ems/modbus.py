@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cache
 import inspect
 import logging
 import math
@@ -234,6 +235,7 @@ class HubSettings:
     timeout: float = DEFAULT_TIMEOUT
 
 
+@cache
 def unit_keyword(method: Callable[..., Any]) -> str:
     """The keyword a pymodbus request method takes for the unit id.
 
@@ -360,7 +362,8 @@ class ModbusHub:
     async def _request(
         self, method: Callable[..., Any], address: int, unit_id: int, **kwargs: Any
     ) -> Any:
-        kwargs[unit_keyword(method)] = unit_id
+        # Bound methods are new objects each time; their function is what can be cached.
+        kwargs[unit_keyword(getattr(method, "__func__", method))] = unit_id
         self.requests += 1
         try:
             response = await method(address, **kwargs)

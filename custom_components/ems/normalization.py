@@ -87,6 +87,8 @@ def _canonical_unit(quantity: pint.Quantity[float]) -> str:
 def normalize(reading: Reading) -> Reading:
     """Bring a reading into its canonical unit; text and missing values keep their unit."""
     conversion = conversion_for(reading.unit)
+    if conversion.unit == reading.unit and conversion.factor == 1.0 and conversion.offset == 0.0:
+        return reading  # already canonical: most channels, every cycle
     if not isinstance(reading.value, float | int):
         return replace(reading, unit=conversion.unit)
     return replace(reading, value=conversion.apply(reading.value), unit=conversion.unit)
