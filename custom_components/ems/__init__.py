@@ -6,11 +6,13 @@ from datetime import timedelta
 import logging
 import time
 from types import MappingProxyType
+from typing import Any
 
 from homeassistant.config_entries import ConfigSubentry
 from homeassistant.const import CONF_HOST, CONF_PORT, CONF_SCAN_INTERVAL, Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import config_validation as cv, issue_registry as ir
+from homeassistant.helpers.storage import Store
 from homeassistant.helpers.typing import ConfigType
 
 from .const import (
@@ -23,7 +25,7 @@ from .const import (
     DOMAIN,
     SUBENTRY_DEVICE,
 )
-from .coordinator import EmsConfigEntry, EmsCoordinator, EmsRuntimeData
+from .coordinator import STORAGE_VERSION, EmsConfigEntry, EmsCoordinator, EmsRuntimeData
 from .devices import Catalogue, async_load_catalogue, device_from_subentry, hub_settings
 from .modbus import DEFAULT_MAX_GAP, DEFAULT_MAX_READ, ModbusHub
 from .model import Device, DeviceRole
@@ -55,6 +57,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: EmsConfigEntry) -> bool:
             seconds=entry.options.get(CONF_SCAN_INTERVAL, DEFAULT_SCAN_INTERVAL.total_seconds())
         ),
     )
+    await coordinator.async_restore()
     try:
         await coordinator.async_config_entry_first_refresh()
     except BaseException:
@@ -104,8 +107,15 @@ async def async_unload_entry(hass: HomeAssistant, entry: EmsConfigEntry) -> bool
     """Remove the entities and close the connection."""
     unloaded = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
     if unloaded:
-        await entry.runtime_data.coordinator.hub.close()
+        coordinator = entry.runtime_data.coordinator
+        await coordinator.async_persist()
+        await coordinator.hub.close()
     return unloaded
+
+
+async def async_remove_entry(hass: HomeAssistant, entry: EmsConfigEntry) -> None:
+    """Forget the hub's counter baselines with the hub."""
+    await Store[dict[str, Any]](hass, STORAGE_VERSION, f"{DOMAIN}.{entry.entry_id}").async_remove()
 
 
 async def async_migrate_entry(hass: HomeAssistant, entry: EmsConfigEntry) -> bool:
