@@ -46,6 +46,7 @@ class Faults:
         self.response_delay_s = 0.0
         self.register_limit: int | None = None
         self.offline_units: set[int] = set()
+        self.corrupt_frames_left = 0
         self.counter_offsets: dict[tuple[int, str], float] = {}
         self._exceptions: dict[tuple[int, Function, int], tuple[range, int]] = {}
         self._garbage: dict[tuple[int, Function, int], _Garbage] = {}
@@ -55,6 +56,12 @@ class Faults:
         self.refusing = on
         if on:
             self._drop_connections()
+
+    def corrupt_frames(self, count: int) -> None:
+        """Send the next `count` responses as noise of the same length: a garbled frame."""
+        if count < 0:
+            raise ValueError("a frame count cannot be negative")
+        self.corrupt_frames_left = count
 
     def delay(self, seconds: float) -> None:
         """Delay every response by `seconds` (0 for none)."""
@@ -121,6 +128,7 @@ class Faults:
         self.response_delay_s = 0.0
         self.register_limit = None
         self.offline_units.clear()
+        self.corrupt_frames_left = 0
         self.counter_offsets.clear()
         self._exceptions.clear()
         self._garbage.clear()

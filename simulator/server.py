@@ -242,6 +242,13 @@ class RequestGate:
         response.dev_id = pdu.dev_id
         return response
 
+    def trace_packet(self, sending: bool, data: bytes) -> bytes:  # noqa: FBT001 - pymodbus hook
+        """Garble outgoing frames while the fault asks for it (header and payload alike)."""
+        if not sending or self._faults.corrupt_frames_left <= 0:
+            return data
+        self._faults.corrupt_frames_left -= 1
+        return bytes((byte ^ 0xA5) for byte in data)
+
     def trace_connect(self, connection: TransactionManager, connected: bool) -> None:  # noqa: FBT001
         """Drop a new connection at once while connections are refused."""
         if connected and self._faults.refusing:
@@ -365,6 +372,7 @@ class _SiteModbusServer(ModbusTcpServer):
         """
         connection = cast(TransactionManager, super().callback_new_connection())  # type: ignore[no-untyped-call]
         connection.trace_pdu = self._gate.trace_pdu
+        connection.trace_packet = self._gate.trace_packet
         connection.trace_connect = functools.partial(self._gate.trace_connect, connection)
         return connection
 

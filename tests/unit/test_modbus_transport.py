@@ -181,3 +181,14 @@ def _new(address: int, *, count: int = 1, device_id: int = 1) -> None: ...
 def test_unit_keyword_follows_pymodbus(method: Callable[..., None], keyword: str) -> None:
     """pymodbus 3.8/3.9 say `slave=`, 3.10 and later `device_id=`; one helper picks."""
     assert unit_keyword(method) == keyword
+
+
+async def test_garbage_frame_fails_one_request_then_recovers(
+    hub: ModbusHub, simulator: SiteSimulator
+) -> None:
+    """A garbled response costs that request (a time-out); the next one reads fine."""
+    block = ReadBlock(unit_id=1, function=RegisterFunction.INPUT, start=0, count=2)
+    simulator.faults.corrupt_frames(1)
+    with pytest.raises(ModbusTransportError):
+        await hub.read(block)
+    assert len(await hub.read(block)) == 2
