@@ -30,7 +30,7 @@ from ..model import (
 
 BUILTIN_DIR = Path(__file__).parent
 MAX_REGISTERS_PER_CHANNEL = 125
-_COUNTER_UNITS = frozenset({"Wh", "kWh", "MWh", "varh", "kvarh", "VAh", "kVAh", "Ah"})
+COUNTER_UNITS = frozenset({"Wh", "kWh", "MWh", "varh", "kvarh", "VAh", "kVAh", "Ah"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,7 +214,7 @@ def _channel(source: str, key: str, fields: dict[str, Any]) -> ChannelSpec:
 def _default_kind(unit: str | None, data_type: DataType) -> ChannelKind:
     if data_type is DataType.STRING:
         return ChannelKind.IDENTITY
-    if unit in _COUNTER_UNITS:
+    if unit in COUNTER_UNITS:
         return ChannelKind.COUNTER
     return ChannelKind.MEASUREMENT
 

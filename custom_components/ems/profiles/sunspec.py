@@ -24,6 +24,7 @@ from ..model import (
     Register,
     RegisterFunction,
 )
+from . import COUNTER_UNITS
 
 SUNSPEC_BASES = (40000, 0, 50000)
 SUNSPEC_MARKER = (0x5375, 0x6E53)  # "SunS"
@@ -203,7 +204,8 @@ def _spec(key: str, address: int, point: dict[str, Any], scale_register: int | N
         kind = ChannelKind.IDENTITY
     elif key in _STATE_KEYS:
         kind = ChannelKind.STATE
-    elif point["type"].startswith("acc"):
+    elif point["type"].startswith("acc") or unit in COUNTER_UNITS:
+        # Float models (111-113, 211-214) keep their energy totals in float32, not acc32.
         kind = ChannelKind.COUNTER
     else:
         kind = ChannelKind.MEASUREMENT
