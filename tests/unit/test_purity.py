@@ -16,6 +16,7 @@ PURE_STAGES = [
     "modbus.py",
     "cleaning.py",
     "normalization.py",
+    "site.py",
 ]
 
 
