@@ -22,10 +22,13 @@ import voluptuous as vol
 
 from .const import (
     CONF_BAUDRATE,
+    CONF_INVERT_POWER,
     CONF_MAX_GAP,
     CONF_MAX_READ,
+    CONF_ON_THRESHOLD,
     CONF_PARITY,
     CONF_PROFILE,
+    CONF_RATED_POWER,
     CONF_ROLE,
     CONF_SERIAL_PORT,
     CONF_STOPBITS,
@@ -58,6 +61,7 @@ from .modbus import (
     Transport,
 )
 from .model import DEFAULT_ROLE, DeviceRole, DeviceType
+from .site import DEFAULT_ON_THRESHOLD_W
 
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?)+$")
 _NETWORK_TRANSPORTS = [Transport.TCP.value, Transport.RTU_OVER_TCP.value]
@@ -401,7 +405,7 @@ class DeviceSubentryFlow(ConfigSubentryFlow, _DeviceSteps):
     async def async_step_reconfigure(
         self, user_input: dict[str, Any] | None = None
     ) -> SubentryFlowResult:
-        """Rename a device or move it to another role on the site."""
+        """Rename a device, move it to another role, or tune its cleaning thresholds."""
         entry, subentry = self._get_entry(), self._get_reconfigure_subentry()
         taken = _roles(entry) - {DeviceRole(subentry.data[CONF_ROLE])}
         errors: dict[str, str] = {}
@@ -412,24 +416,40 @@ class DeviceSubentryFlow(ConfigSubentryFlow, _DeviceSteps):
             elif user_input[CONF_ROLE] == DeviceRole.GRID and DeviceRole.GRID in taken:
                 errors[CONF_ROLE] = "grid_taken"
             else:
+                updates = {key: user_input[key] for key in _TUNING if key in user_input}
                 return self.async_update_and_abort(
                     entry,
                     subentry,
                     title=name,
-                    data_updates={CONF_ROLE: user_input[CONF_ROLE]},
+                    data_updates={CONF_ROLE: user_input[CONF_ROLE], **updates},
                 )
-        schema = vol.Schema(
-            {
-                vol.Required(CONF_NAME): selector.TextSelector(),
-                vol.Required(CONF_ROLE): _choice([r.value for r in DeviceRole], CONF_ROLE),
-            }
-        )
-        current = {CONF_NAME: subentry.title, CONF_ROLE: subentry.data[CONF_ROLE]}
+        current = {
+            CONF_NAME: subentry.title,
+            CONF_ROLE: subentry.data[CONF_ROLE],
+            **{key: subentry.data[key] for key in _TUNING if key in subentry.data},
+        }
         return self.async_show_form(
             step_id="reconfigure",
-            data_schema=self.add_suggested_values_to_schema(schema, user_input or current),
+            data_schema=self.add_suggested_values_to_schema(
+                _DEVICE_RECONFIGURE_SCHEMA, user_input or current
+            ),
             errors=errors,
         )
+
+
+_TUNING = (CONF_RATED_POWER, CONF_ON_THRESHOLD, CONF_INVERT_POWER)
+_DEVICE_RECONFIGURE_SCHEMA = vol.Schema(
+    {
+        vol.Required(CONF_NAME): selector.TextSelector(),
+        vol.Required(CONF_ROLE): _choice([role.value for role in DeviceRole], CONF_ROLE),
+        # Empty means "from the profile": the largest power its ranges call plausible.
+        vol.Optional(CONF_RATED_POWER): _number(0.1, 1000, step=0.1, unit="kW"),
+        vol.Required(CONF_ON_THRESHOLD, default=DEFAULT_ON_THRESHOLD_W): _number(
+            0, 100000, unit="W"
+        ),
+        vol.Required(CONF_INVERT_POWER, default=False): selector.BooleanSelector(),
+    }
+)
 
 
 def _roles(entry: ConfigEntry) -> set[DeviceRole]:

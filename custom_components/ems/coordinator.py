@@ -170,7 +170,8 @@ class EmsCoordinator(DataUpdateCoordinator[SiteSnapshot]):
         image: RegisterImage = {key: dict(table) for key, table in self._slow_image.items()}
         _overlay(image, result.image)
         timestamp = dt_util.utcnow()
-        states = self.pipeline.process(image, timestamp)
+        month = dt_util.as_local(timestamp).strftime("%Y-%m")
+        states, site = self.pipeline.process(image, timestamp, month)
         self.store.async_delay_save(self.pipeline.state_dict, SAVE_DELAY_S)
         for device in self.devices.values():
             self._log_transition(device, online=states[device.id].online)
@@ -180,7 +181,13 @@ class EmsCoordinator(DataUpdateCoordinator[SiteSnapshot]):
             duration_s=time.perf_counter() - started,
             quarantined=tuple(sorted(self.health.quarantined)),
         )
-        return SiteSnapshot(timestamp=timestamp, devices=states, stats=stats)
+        return SiteSnapshot(
+            timestamp=timestamp,
+            devices=states,
+            stats=stats,
+            site=site,
+            rejections={d: self.pipeline.rejections_of(d) for d in self.devices},
+        )
 
     def _log_transition(self, device: Device, *, online: bool) -> None:
         """Log once when a device is lost and once when it is back."""

@@ -14,8 +14,11 @@ from homeassistant.core import HomeAssistant
 
 from .const import (
     CONF_BAUDRATE,
+    CONF_INVERT_POWER,
+    CONF_ON_THRESHOLD,
     CONF_PARITY,
     CONF_PROFILE,
+    CONF_RATED_POWER,
     CONF_ROLE,
     CONF_SERIAL_PORT,
     CONF_STOPBITS,
@@ -37,8 +40,10 @@ from .modbus import (
     discover_sunspec,
 )
 from .model import Device, DeviceProfile, DeviceRole
+from .normalization import conversion_for
 from .profiles import ProfileError, builtin_profiles, load_profiles
 from .profiles.sunspec import ModelInstance, build_profile
+from .site import DEFAULT_ON_THRESHOLD_W, POWER_CHANNEL
 
 ERROR_BY_KIND = {
     ModbusErrorKind.CONNECTION: "cannot_connect",
@@ -154,7 +159,23 @@ def device_from_subentry(subentry: ConfigSubentry, catalogue: Catalogue) -> Devi
         unit_id=unit_id,
         profile=profile,
         role=DeviceRole(data[CONF_ROLE]),
+        rated_power_kw=data.get(CONF_RATED_POWER) or default_rated_power_kw(profile),
+        on_threshold_w=float(data.get(CONF_ON_THRESHOLD, DEFAULT_ON_THRESHOLD_W)),
+        invert_power=bool(data.get(CONF_INVERT_POWER, False)),
     )
+
+
+def default_rated_power_kw(profile: DeviceProfile) -> float | None:
+    """The largest power the profile calls plausible on the device's power channel."""
+    key = POWER_CHANNEL.get(profile.device_type, "ActivePower")
+    try:
+        spec = profile.channel(key)
+    except KeyError:
+        return None
+    bounds = [abs(bound) for bound in (spec.minimum, spec.maximum) if bound is not None]
+    if not bounds:
+        return None
+    return max(bounds) * conversion_for(spec.unit).factor / 1000
 
 
 def describe_error(err: ModbusTransportError) -> str:

@@ -48,8 +48,20 @@ def _identity(coordinator: EmsCoordinator, device: Device, key: str) -> str | No
     return str(reading.value)
 
 
+def site_device_info(coordinator: EmsCoordinator) -> DeviceInfo:
+    """The virtual site device: sums and flows of everything on the hub."""
+    entry = coordinator.config_entry
+    return DeviceInfo(
+        identifiers={(DOMAIN, f"{entry.entry_id}_site")},
+        name="Site",
+        manufacturer="ems",
+        model="Energy site",
+        via_device=(DOMAIN, entry.entry_id),
+    )
+
+
 class EmsEntity(CoordinatorEntity[EmsCoordinator]):
-    """An entity of one device (or of the hub when `device` is None)."""
+    """An entity of one device, of the site (`site=True`) or of the hub (neither)."""
 
     _attr_has_entity_name = True
 
@@ -58,13 +70,18 @@ class EmsEntity(CoordinatorEntity[EmsCoordinator]):
         coordinator: EmsCoordinator,
         description: EntityDescription,
         device: Device | None = None,
+        *,
+        site: bool = False,
     ) -> None:
         """Bind the entity to its device and derive a unique id that survives renames."""
         super().__init__(coordinator)
         self.entity_description = description
         self.device = device
         entry_id = coordinator.config_entry.entry_id
-        if device is None:
+        if site:
+            self._attr_device_info = site_device_info(coordinator)
+            self._attr_unique_id = f"{entry_id}_site_{description.key}"
+        elif device is None:
             self._attr_device_info = hub_device_info(coordinator)
             self._attr_unique_id = f"{entry_id}_{description.key}"
         else:

@@ -182,6 +182,12 @@ class Device:
     unit_id: int
     profile: DeviceProfile
     role: DeviceRole
+    # Largest plausible power through the device; bounds how fast its counters may rise.
+    rated_power_kw: float | None = None
+    # A load is "on" above this power (runtime, status).
+    on_threshold_w: float = 10.0
+    # Installed the other way round: its power reads with the opposite sign.
+    invert_power: bool = False
     metadata: dict[str, str] = field(default_factory=dict)
 
 
@@ -239,9 +245,24 @@ class CycleStats:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class SiteState:
+    """The site as a whole: powers (W), flows (W), shares (%) and energy counters (kWh)."""
+
+    power_w: dict[str, float | None]
+    flows_w: dict[str, float] | None
+    self_sufficiency_pct: float | None
+    self_consumption_pct: float | None
+    energy_kwh: dict[str, float]
+    estimated: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class SiteSnapshot:
     """Everything one cycle produced, as entities see it."""
 
     timestamp: datetime
     devices: dict[str, DeviceState]
     stats: CycleStats
+    site: SiteState | None = None
+    # Rejected readings per device and reason, since the hub started.
+    rejections: dict[str, dict[str, int]] = field(default_factory=dict)

@@ -1,4 +1,4 @@
-"""Sensors: one per channel of every device, plus the hub's diagnostics."""
+"""Sensors: one per channel of every device, the site's sums, and the hub's diagnostics."""
 
 from __future__ import annotations
 
@@ -13,15 +13,23 @@ from homeassistant.components.sensor import (
     SensorEntityDescription,
     SensorStateClass,
 )
-from homeassistant.const import EntityCategory, UnitOfTime
+from homeassistant.const import (
+    PERCENTAGE,
+    EntityCategory,
+    UnitOfEnergy,
+    UnitOfPower,
+    UnitOfTime,
+)
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 
 from .coordinator import EmsConfigEntry
 from .entity import EmsEntity
-from .model import ChannelKind, ChannelSpec, Device, SiteSnapshot
+from .model import ChannelKind, Device, DeviceRole, SiteSnapshot, SiteState
 from .normalization import canonical_unit
+from .pipeline import DERIVED_CHANNELS, derived_keys
+from .site import ENERGY_SERIES, FLOW_NAMES
 
 PARALLEL_UPDATES = 0
 
@@ -66,45 +74,75 @@ def translation_for(channel_key: str) -> tuple[str, dict[str, str]]:
     return (f"{snake}_phase" if placeholders else snake), placeholders
 
 
-def _channel_description(device: Device, spec: ChannelSpec) -> EmsSensorEntityDescription:
-    unit = canonical_unit(spec.unit)
-    base_key = _PHASE_SUFFIX.sub("", spec.key)
-    device_class = (
-        SensorDeviceClass(spec.device_class)
-        if spec.device_class
-        else _DEVICE_CLASS_BY_KEY.get(base_key) or _DEVICE_CLASS_BY_UNIT.get(unit or "")
-    )
-    translation_key, placeholders = translation_for(spec.key)
-    identity = spec.kind in (ChannelKind.IDENTITY, ChannelKind.STATE)
+def _channel_description(
+    device: Device, key: str, unit: str | None, kind: ChannelKind, device_class: str | None = None
+) -> EmsSensorEntityDescription:
+    """A sensor for one channel, profile-defined or derived; all metadata from the channel."""
+    canonical = canonical_unit(unit)
+    translation_key, placeholders = translation_for(key)
+    diagnostic = kind is ChannelKind.IDENTITY or (kind is ChannelKind.STATE and key != "Status")
     return EmsSensorEntityDescription(
-        key=spec.key,
+        key=key,
         translation_key=translation_key,
         translation_placeholders=placeholders,
-        name=spec.key.replace("_", " "),
-        native_unit_of_measurement=unit,
-        device_class=device_class,
-        state_class=_state_class(spec),
-        suggested_display_precision=_PRECISION_BY_UNIT.get(unit or ""),
-        entity_category=EntityCategory.DIAGNOSTIC if identity else None,
-        entity_registry_enabled_default=not identity and not _DISABLED_BY_DEFAULT.match(spec.key),
-        value_fn=_channel_value(device.id, spec.key),
+        name=key.replace("_", " "),
+        native_unit_of_measurement=canonical,
+        device_class=_device_class(key, canonical, device_class),
+        options=["on", "off"] if key == "Status" and device.role is DeviceRole.LOAD else None,
+        state_class=_STATE_CLASS.get(kind),
+        suggested_display_precision=_PRECISION_BY_UNIT.get(canonical or ""),
+        entity_category=EntityCategory.DIAGNOSTIC if diagnostic else None,
+        entity_registry_enabled_default=not diagnostic and not _DISABLED_BY_DEFAULT.match(key),
+        value_fn=_channel_value(device.id, key),
     )
 
 
-def _state_class(spec: ChannelSpec) -> SensorStateClass | None:
-    if spec.kind is ChannelKind.COUNTER:
-        return SensorStateClass.TOTAL_INCREASING
-    if spec.kind is ChannelKind.MEASUREMENT:
-        return SensorStateClass.MEASUREMENT
-    return None
+def _device_class(key: str, unit: str | None, hint: str | None) -> SensorDeviceClass | None:
+    if hint:
+        return SensorDeviceClass(hint)
+    if key == "Status":
+        return None
+    base_key = _PHASE_SUFFIX.sub("", key)
+    return _DEVICE_CLASS_BY_KEY.get(base_key) or _DEVICE_CLASS_BY_UNIT.get(unit or "")
+
+
+def _device_descriptions(device: Device) -> list[EmsSensorEntityDescription]:
+    descriptions = [
+        _channel_description(device, spec.key, spec.unit, spec.kind, spec.device_class)
+        for spec in device.profile.channels
+    ]
+    for key in derived_keys(device):
+        unit, kind = DERIVED_CHANNELS[key]
+        device_class = SensorDeviceClass.ENUM if key == "Status" else None
+        descriptions.append(_channel_description(device, key, unit, kind, device_class))
+    descriptions.append(_rejections_description(device))
+    return descriptions
+
+
+_STATE_CLASS = {
+    ChannelKind.COUNTER: SensorStateClass.TOTAL_INCREASING,
+    ChannelKind.MEASUREMENT: SensorStateClass.MEASUREMENT,
+}
 
 
 def _channel_value(device_id: str, key: str) -> Callable[[SiteSnapshot], StateType]:
     def value(snapshot: SiteSnapshot) -> StateType:
-        reading = snapshot.devices[device_id].readings[key]
-        return reading.value if reading.usable else None
+        reading = snapshot.devices[device_id].readings.get(key)
+        return reading.value if reading is not None and reading.usable else None
 
     return value
+
+
+def _rejections_description(device: Device) -> EmsSensorEntityDescription:
+    """Rejected readings of one device, with the count per reason as attributes."""
+    return EmsSensorEntityDescription(
+        key="rejected_readings",
+        translation_key="rejected_readings",
+        entity_category=EntityCategory.DIAGNOSTIC,
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        value_fn=lambda snapshot: sum(snapshot.rejections.get(device.id, {}).values()),
+        attributes_fn=lambda snapshot: {"by_reason": snapshot.rejections.get(device.id, {})},
+    )
 
 
 HUB_SENSORS: tuple[EmsSensorEntityDescription, ...] = (
@@ -149,20 +187,81 @@ HUB_SENSORS: tuple[EmsSensorEntityDescription, ...] = (
 )
 
 
+def _site_power(key: str, series: str) -> EmsSensorEntityDescription:
+    return EmsSensorEntityDescription(
+        key=key,
+        translation_key=key,
+        native_unit_of_measurement=UnitOfPower.WATT,
+        device_class=SensorDeviceClass.POWER,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=0,
+        value_fn=lambda snapshot: snapshot.site.power_w[series] if snapshot.site else None,
+    )
+
+
+def _flow_power(flow: str) -> EmsSensorEntityDescription:
+    return EmsSensorEntityDescription(
+        key=f"{flow}_power",
+        translation_key=f"{flow}_power",
+        native_unit_of_measurement=UnitOfPower.WATT,
+        device_class=SensorDeviceClass.POWER,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=0,
+        value_fn=lambda snapshot: (
+            snapshot.site.flows_w[flow] if snapshot.site and snapshot.site.flows_w else None
+        ),
+    )
+
+
+def _site_energy(series: str) -> EmsSensorEntityDescription:
+    return EmsSensorEntityDescription(
+        key=f"{series}_energy",
+        translation_key=f"{series}_energy",
+        native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+        device_class=SensorDeviceClass.ENERGY,
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        suggested_display_precision=3,
+        value_fn=lambda snapshot: snapshot.site.energy_kwh[series] if snapshot.site else None,
+    )
+
+
+def _site_share(key: str, value: Callable[[SiteState], float | None]) -> EmsSensorEntityDescription:
+    return EmsSensorEntityDescription(
+        key=key,
+        translation_key=key,
+        native_unit_of_measurement=PERCENTAGE,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=0,
+        value_fn=lambda snapshot: value(snapshot.site) if snapshot.site else None,
+    )
+
+
+SITE_SENSORS: tuple[EmsSensorEntityDescription, ...] = (
+    _site_power("grid_power", "grid"),
+    _site_power("production_power", "production"),
+    _site_power("battery_power", "battery"),
+    _site_power("consumption_power", "consumption"),
+    *(_flow_power(flow) for flow in FLOW_NAMES),
+    _site_share("self_sufficiency", lambda site: site.self_sufficiency_pct),
+    _site_share("self_consumption", lambda site: site.self_consumption_pct),
+    *(_site_energy(series) for series in ENERGY_SERIES),
+)
+
+
 async def async_setup_entry(
     hass: HomeAssistant,
     entry: EmsConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Create the sensors of every device on the hub."""
+    """Create the hub's, the site's and every device's sensors."""
     coordinator = entry.runtime_data.coordinator
     async_add_entities(EmsSensor(coordinator, description) for description in HUB_SENSORS)
+    async_add_entities(
+        EmsSensor(coordinator, description, site=True) for description in SITE_SENSORS
+    )
     for subentry_id, device in coordinator.devices_by_subentry(entry).items():
         async_add_entities(
-            (
-                EmsSensor(coordinator, _channel_description(device, spec), device)
-                for spec in device.profile.channels
-            ),
+            (EmsSensor(coordinator, d, device) for d in _device_descriptions(device)),
             config_subentry_id=subentry_id,
         )
 

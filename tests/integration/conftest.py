@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+import logging
 from typing import Any
 from unittest.mock import PropertyMock, patch
 
@@ -22,6 +23,9 @@ from custom_components.ems.const import (
 from simulator import SiteSimulator
 
 GRID_METER_UNIT = 1
+
+# The test plugin logs every SQL statement at INFO; a failing test drowns in it.
+logging.getLogger("sqlalchemy.engine").setLevel(logging.WARNING)
 
 
 @pytest.fixture

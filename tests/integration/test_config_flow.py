@@ -377,3 +377,27 @@ async def test_options_flow(hass: HomeAssistant, init_integration: MockConfigEnt
     assert coordinator.update_interval.total_seconds() == 5
     # the SDM630's fast set no longer fits 4 requests when each may hold only 32 registers
     assert coordinator.data.stats.requests > 5
+
+
+async def test_reconfigure_subentry_thresholds(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    """Rated power, load threshold and sign are per device, validated, and applied on reload."""
+    (subentry_id,) = init_integration.subentries
+    result = await init_integration.start_subentry_reconfigure_flow(
+        hass, SUBENTRY_DEVICE, subentry_id
+    )
+    base = {CONF_NAME: "Grid", CONF_ROLE: "grid"}
+    for bad in ({"rated_power_kw": 0}, {"rated_power_kw": "lots"}, {"on_threshold_w": -5}):
+        with pytest.raises((InvalidData, vol.Invalid)):
+            await hass.config_entries.subentries.async_configure(result["flow_id"], {**base, **bad})
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"],
+        {**base, "rated_power_kw": 17.5, "on_threshold_w": 50, "invert_power": True},
+    )
+    assert result["reason"] == "reconfigure_successful"
+    await hass.async_block_till_done()
+    (device,) = init_integration.runtime_data.coordinator.devices.values()
+    assert device.rated_power_kw == 17.5
+    assert device.on_threshold_w == 50
+    assert device.invert_power is True

@@ -31,7 +31,9 @@ async def test_diagnostics(
 
     assert dump["hub"]["requests_per_cycle"] == 5
     assert {"unit": 1, "function": "input", "start": 0, "count": 80} in dump["hub"]["read_plan"]
-    assert {"unit": 1, "function": "holding", "start": 0xFC00, "count": 3} in dump["hub"]["read_plan"]
+    assert {"unit": 1, "function": "holding", "start": 0xFC00, "count": 3} in dump["hub"][
+        "read_plan"
+    ]
     (device,) = dump["devices"]
     assert device["deviceId"] == "unit1"
     assert device["role"] == "grid"

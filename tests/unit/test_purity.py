@@ -17,6 +17,7 @@ PURE_STAGES = [
     "cleaning.py",
     "normalization.py",
     "site.py",
+    "control.py",
 ]
 
 
