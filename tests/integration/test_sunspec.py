@@ -15,8 +15,6 @@ from custom_components.ems.devices import Catalogue, async_identify
 from custom_components.ems.modbus import HubSettings, ModbusHub, discover_sunspec
 from simulator import SiteSimulator
 
-from .conftest import device_subentry
-
 SERVED_CHAINS = {2: [1, 103], 3: [1, 124, 802], 4: [1, 203]}
 
 
@@ -48,31 +46,6 @@ async def test_eastron_meters_are_not_sunspec(simulator: SiteSimulator) -> None:
         assert identified.sunspec_models == []
         assert identified.profile is not None
         assert identified.profile.id == profile_id
-
-
-@pytest.fixture
-def site_entry(simulator: SiteSimulator) -> MockConfigEntry:
-    """The whole simulated site on one hub, with the stored SunSpec chains."""
-
-    def sunspec(unit_id: int, role: str, title: str, chain: list[list[int]]) -> dict[str, object]:
-        subentry = device_subentry(unit_id, "sunspec", role, title)
-        subentry["data"] = {**subentry["data"], "sunspec_models": chain}  # type: ignore[dict-item]
-        return subentry
-
-    return MockConfigEntry(
-        domain="ems",
-        version=2,
-        title="site",
-        unique_id=f"127.0.0.1:{simulator.port}",
-        data={"host": "127.0.0.1", "port": simulator.port},
-        subentries_data=[
-            device_subentry(1, "eastron_sdm630", "grid", "Grid meter"),
-            sunspec(2, "production", "PV inverter", [[1, 40002, 66], [103, 40070, 50]]),
-            sunspec(3, "battery", "Battery", [[1, 40002, 66], [124, 40070, 24], [802, 40096, 62]]),
-            sunspec(4, "submeter", "PV meter", [[1, 50002, 66], [203, 50070, 105]]),
-            device_subentry(5, "eastron_sdm120", "load", "Heat pump"),
-        ],
-    )
 
 
 @pytest.mark.usefixtures("entity_registry_enabled_by_default")
