@@ -9,13 +9,20 @@ from types import MappingProxyType
 from typing import Any
 
 from homeassistant.config_entries import ConfigSubentry
-from homeassistant.const import CONF_HOST, CONF_PORT, CONF_SCAN_INTERVAL, Platform
-from homeassistant.core import HomeAssistant
+from homeassistant.const import (
+    CONF_HOST,
+    CONF_PORT,
+    CONF_SCAN_INTERVAL,
+    EVENT_HOMEASSISTANT_STOP,
+    Platform,
+)
+from homeassistant.core import Event, HomeAssistant
 from homeassistant.helpers import config_validation as cv, issue_registry as ir
 from homeassistant.helpers.storage import Store
 from homeassistant.helpers.typing import ConfigType
 
 from .const import (
+    CONF_ALLOW_CONTROL,
     CONF_MAX_GAP,
     CONF_MAX_READ,
     CONF_PROFILE,
@@ -56,6 +63,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: EmsConfigEntry) -> bool:
         scan_interval=timedelta(
             seconds=entry.options.get(CONF_SCAN_INTERVAL, DEFAULT_SCAN_INTERVAL.total_seconds())
         ),
+        allow_control=entry.options.get(CONF_ALLOW_CONTROL, False),
     )
     await coordinator.async_restore()
     try:
@@ -65,6 +73,11 @@ async def async_setup_entry(hass: HomeAssistant, entry: EmsConfigEntry) -> bool:
         raise
     entry.runtime_data = EmsRuntimeData(coordinator=coordinator)
     entry.async_on_unload(entry.add_update_listener(_async_entry_updated))
+
+    async def _release_on_stop(_: Event) -> None:
+        await coordinator.control.release()
+
+    entry.async_on_unload(hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, _release_on_stop))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True
 
@@ -108,6 +121,7 @@ async def async_unload_entry(hass: HomeAssistant, entry: EmsConfigEntry) -> bool
     unloaded = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
     if unloaded:
         coordinator = entry.runtime_data.coordinator
+        await coordinator.control.release()
         await coordinator.async_persist()
         await coordinator.hub.close()
     return unloaded

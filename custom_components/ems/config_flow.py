@@ -21,6 +21,7 @@ from homeassistant.helpers import selector
 import voluptuous as vol
 
 from .const import (
+    CONF_ALLOW_CONTROL,
     CONF_BAUDRATE,
     CONF_INVERT_POWER,
     CONF_MAX_GAP,
@@ -117,6 +118,8 @@ _OPTIONS_SCHEMA = vol.Schema(
         vol.Required(CONF_TIMEOUT, default=DEFAULT_TIMEOUT): _number(0.2, 60, step=0.1, unit="s"),
         vol.Required(CONF_MAX_READ, default=DEFAULT_MAX_READ): _number(1, 125),
         vol.Required(CONF_MAX_GAP, default=DEFAULT_MAX_GAP): _number(0, 100),
+        # Off until the user says so: ems never writes to a device it was only asked to read.
+        vol.Required(CONF_ALLOW_CONTROL, default=False): selector.BooleanSelector(),
     }
 )
 

@@ -22,6 +22,7 @@ CONF_STOPBITS: Final = "stopbits"
 CONF_RATED_POWER: Final = "rated_power_kw"
 CONF_ON_THRESHOLD: Final = "on_threshold_w"
 CONF_INVERT_POWER: Final = "invert_power"
+CONF_ALLOW_CONTROL: Final = "allow_control"
 
 SUBENTRY_DEVICE: Final = "device"
 SUNSPEC_PROFILE: Final = "sunspec"

@@ -14,7 +14,9 @@ from homeassistant.helpers.storage import Store
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
 
+from .battery import FAILURES_BEFORE_REPAIR, BatteryControl, WriteFailedError
 from .const import CONF_UNIT_ID, DOMAIN, SLOW_POLL_EVERY, SUBENTRY_DEVICE
+from .control import MAX_REVERT_S
 from .modbus import (
     ModbusErrorKind,
     ModbusHub,
@@ -25,8 +27,9 @@ from .modbus import (
     build_read_plan,
     read_plan,
 )
-from .model import CycleStats, Device, PollGroup, SiteSnapshot
+from .model import CycleStats, Device, DeviceState, PollGroup, SiteSnapshot
 from .pipeline import SitePipeline
+from .repairs import clear_write_failed_issue, raise_write_failed_issue
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -62,6 +65,7 @@ class EmsCoordinator(DataUpdateCoordinator[SiteSnapshot]):
         max_read: int,
         max_gap: int,
         scan_interval: timedelta,
+        allow_control: bool = False,
     ) -> None:
         """Plan the reads once; the plan only changes when the devices do."""
         super().__init__(
@@ -83,6 +87,10 @@ class EmsCoordinator(DataUpdateCoordinator[SiteSnapshot]):
             hass, STORAGE_VERSION, f"{DOMAIN}.{entry.entry_id}", private=True
         )
         self._offline: set[str] = set()
+        self.allow_control = allow_control
+        # The device reverts by itself if ems falls silent for three cycles (at least a minute).
+        revert_s = min(MAX_REVERT_S, max(60, round(3 * scan_interval.total_seconds())))
+        self.control = BatteryControl(hub=hub, devices=self.devices, revert_s=revert_s)
 
     def devices_by_subentry(self, entry: EmsConfigEntry) -> dict[str, Device]:
         """Each device with the id of the subentry that configures it."""
@@ -173,6 +181,8 @@ class EmsCoordinator(DataUpdateCoordinator[SiteSnapshot]):
         month = dt_util.as_local(timestamp).strftime("%Y-%m")
         states, site = self.pipeline.process(image, timestamp, month)
         self.store.async_delay_save(self.pipeline.state_dict, SAVE_DELAY_S)
+        if self.allow_control:
+            await self._steer(states, image, site.power_w["grid"])
         for device in self.devices.values():
             self._log_transition(device, online=states[device.id].online)
         stats = CycleStats(
@@ -188,6 +198,23 @@ class EmsCoordinator(DataUpdateCoordinator[SiteSnapshot]):
             site=site,
             rejections={d: self.pipeline.rejections_of(d) for d in self.devices},
         )
+
+    async def _steer(
+        self, states: dict[str, DeviceState], image: RegisterImage, grid_power_w: float | None
+    ) -> None:
+        """Run each battery's command; a failed write never stops the cycle."""
+        for device_id, battery in self.control.states.items():
+            device, state = self.devices[device_id], states[device_id]
+            if not state.online:
+                continue
+            try:
+                await self.control.run_cycle(device, state, image, grid_power_w, time.time())
+            except WriteFailedError as err:
+                if battery.failures_in_a_row >= FAILURES_BEFORE_REPAIR:
+                    raise_write_failed_issue(self.hass, device, err.key)
+                continue
+            if battery.last_result == "ok":
+                clear_write_failed_issue(self.hass, device)
 
     def _log_transition(self, device: Device, *, online: bool) -> None:
         """Log once when a device is lost and once when it is back."""

@@ -1,0 +1,244 @@
+"""Battery control on a hub: command state per battery, writes, read-back and release.
+
+The decisions are control.py's (pure). This module turns them into Modbus writes through the
+hub, confirms each write by reading it back, and keeps what entities and services show.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+import logging
+import math
+
+from .control import (
+    CHARGE_RATE,
+    DISCHARGE_RATE,
+    REVERT_TIMEOUT,
+    STORAGE_CONTROL_MODE,
+    BatteryCommand,
+    BatteryLimits,
+    BatteryMode,
+    BatteryObservation,
+    Setpoint,
+    cycle_writes,
+    resolve,
+    sunspec_124_writes,
+)
+from .modbus import (
+    ModbusHub,
+    ModbusTransportError,
+    ReadBlock,
+    RegisterImage,
+    decode_words,
+    encode_value,
+)
+from .model import Access, ChannelSpec, Device, DeviceRole, DeviceState
+
+_LOGGER = logging.getLogger(__name__)
+
+CONTROL_CHANNELS = (STORAGE_CONTROL_MODE, CHARGE_RATE, DISCHARGE_RATE, REVERT_TIMEOUT)
+# A write that does not read back is tried this many times in all before it counts as failed.
+WRITE_ATTEMPTS = 2
+# After this many failed cycles in a row the user is asked to look (a repair issue).
+FAILURES_BEFORE_REPAIR = 3
+
+
+class WriteFailedError(Exception):
+    """A control write that did not take, after its retries."""
+
+    def __init__(self, device: Device, key: str, detail: str) -> None:
+        """Name the device and the register, for the log and the translated error."""
+        super().__init__(f"{device.name}: writing {key} failed ({detail})")
+        self.device = device
+        self.key = key
+
+
+def controllable(device: Device) -> bool:
+    """A battery whose profile maps SunSpec 124's control points as writable channels."""
+    if device.role is not DeviceRole.BATTERY:
+        return False
+    writable = {s.key for s in device.profile.channels if s.access is Access.READ_WRITE}
+    return set(CONTROL_CHANNELS) <= writable
+
+
+@dataclass(kw_only=True)
+class BatteryState:
+    """What one battery was told, and how its writes went."""
+
+    command: BatteryCommand = field(default_factory=BatteryCommand)
+    limits: BatteryLimits = field(default_factory=BatteryLimits)
+    applied: Setpoint | None = None
+    last_write_at: float | None = None
+    writes: int = 0
+    last_result: str = "none"
+    failures_in_a_row: int = 0
+    # Set once ems has written anything: only then does it owe the device a return to auto.
+    engaged: bool = False
+
+
+@dataclass(kw_only=True)
+class BatteryControl:
+    """Steers the controllable batteries of one hub."""
+
+    hub: ModbusHub
+    devices: dict[str, Device]
+    revert_s: int
+    states: dict[str, BatteryState] = field(default_factory=dict)
+    # The last register image: writes scale their values with the device's scale factors.
+    image: RegisterImage = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        """One state per controllable battery."""
+        for device in self.devices.values():
+            if controllable(device):
+                self.states.setdefault(device.id, BatteryState())
+
+    def observe(
+        self, device: Device, state: DeviceState, grid_power_w: float | None, now: float
+    ) -> BatteryObservation:
+        """This cycle's readings as control.py takes them."""
+        values = {
+            key: float(reading.value)
+            for key, reading in state.readings.items()
+            if state.online and reading.usable and isinstance(reading.value, int | float)
+        }
+        return BatteryObservation(
+            timestamp=now,
+            soc=values.get("SOC"),
+            battery_power_w=values.get("ActivePower"),
+            grid_power_w=grid_power_w,
+            device_max_charge_w=values.get("MaxChargePower"),
+            device_max_discharge_w=values.get("MaxDischargePower") or values.get("MaxChargePower"),
+        )
+
+    async def run_cycle(
+        self,
+        device: Device,
+        state: DeviceState,
+        image: RegisterImage,
+        grid_power_w: float | None,
+        now: float,
+    ) -> None:
+        """Resolve the command, write what changed (or re-assert), and read it back."""
+        self.image = image
+        battery = self.states[device.id]
+        observation = self.observe(device, state, grid_power_w, now)
+        setpoint = resolve(battery.command, battery.limits, observation)
+        battery.applied = setpoint
+        if setpoint.mode is BatteryMode.AUTO and not battery.engaged:
+            return  # the device runs itself; ems has nothing to undo
+        if setpoint.mode is BatteryMode.AUTO and battery.command.mode is not BatteryMode.AUTO:
+            battery.command = BatteryCommand()  # an expired command is over
+        desired = self._desired(setpoint, observation)
+        current = {
+            key: _number(state.readings[key].value) if key in state.readings else None
+            for key in desired
+        }
+        writes = cycle_writes(
+            desired,
+            current,
+            last_write_at=battery.last_write_at,
+            now=now,
+            revert_s=self.revert_s,
+        )
+        if writes:
+            await self._apply(device, battery, writes, now)
+        if setpoint.mode is BatteryMode.AUTO and not writes:
+            battery.engaged = False
+
+    def _desired(self, setpoint: Setpoint, observation: BatteryObservation) -> dict[str, float]:
+        max_charge = observation.device_max_charge_w or 0.0
+        max_discharge = observation.device_max_discharge_w or max_charge
+        if setpoint.mode is not BatteryMode.AUTO and (max_charge <= 0 or max_discharge <= 0):
+            # Without the device's ratings a rate cannot be expressed: hold instead of guessing.
+            setpoint = replace(setpoint, mode=BatteryMode.HOLD, power_w=0.0)
+            max_charge = max_discharge = 1.0
+        return sunspec_124_writes(
+            setpoint,
+            max_charge_w=max(max_charge, 1.0),
+            max_discharge_w=max(max_discharge, 1.0),
+            revert_s=self.revert_s if setpoint.mode is not BatteryMode.AUTO else 0,
+        )
+
+    async def _apply(
+        self,
+        device: Device,
+        battery: BatteryState,
+        writes: dict[str, float],
+        now: float,
+    ) -> None:
+        battery.engaged = True
+        try:
+            for key, value in writes.items():
+                await self._write_confirmed(device, device.profile.channel(key), value)
+                battery.writes += 1
+        except WriteFailedError:
+            battery.last_result = "failed"
+            battery.failures_in_a_row += 1
+            raise
+        battery.last_write_at = now
+        battery.last_result = "ok"
+        battery.failures_in_a_row = 0
+
+    async def _write_confirmed(self, device: Device, spec: ChannelSpec, value: float) -> None:
+        """FC6/FC16, then read back; a mismatch or an error is retried once."""
+        if spec.access is not Access.READ_WRITE:
+            raise WriteFailedError(device, spec.key, "the profile marks it read-only")
+        register = spec.register
+        exponent = _exponent(spec, device.unit_id, self.image)
+        if exponent is None:
+            raise WriteFailedError(device, spec.key, "its scale factor is not known yet")
+        raw = round(value / (register.scale * 10.0**exponent))
+        words = encode_value(register, raw)
+        detail = ""
+        for _ in range(WRITE_ATTEMPTS):
+            try:
+                await self.hub.write(device.unit_id, register.address, words)
+                block = ReadBlock(
+                    unit_id=device.unit_id,
+                    function=register.function,
+                    start=register.address,
+                    count=register.count,
+                )
+                echoed = decode_words(register, await self.hub.read(block))
+            except ModbusTransportError as err:
+                detail = str(err)
+                continue
+            if echoed == raw:
+                return
+            detail = f"read back {echoed}, wrote {raw}"
+        _LOGGER.warning("Writing %s to %s failed: %s", spec.key, device.name, detail)
+        raise WriteFailedError(device, spec.key, detail)
+
+    async def release(self) -> None:
+        """Give every battery ems steered back to its own logic (unload, HA stop)."""
+        for device_id, battery in self.states.items():
+            if not battery.engaged:
+                continue
+            device = self.devices[device_id]
+            auto = Setpoint(mode=BatteryMode.AUTO, power_w=None)
+            writes = sunspec_124_writes(auto, max_charge_w=1, max_discharge_w=1, revert_s=0)
+            battery.command = BatteryCommand()
+            try:
+                for key, value in writes.items():
+                    await self._write_confirmed(device, device.profile.channel(key), value)
+            except (WriteFailedError, KeyError) as err:
+                # The device's own revert timer still returns it to auto.
+                _LOGGER.warning("Could not return %s to auto: %s", device.name, err)
+            battery.engaged = False
+
+
+def _exponent(spec: ChannelSpec, unit_id: int, image: RegisterImage) -> int | None:
+    """The SunSpec scale factor in force for a channel: 0 without one, None when unread."""
+    if spec.register.scale_register is None:
+        return 0
+    raw = image.get((unit_id, spec.register.function), {}).get(spec.register.scale_register)
+    if raw is None:
+        return None
+    return raw - 0x10000 if raw & 0x8000 else raw
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
