@@ -36,15 +36,17 @@ from .coordinator import STORAGE_VERSION, EmsConfigEntry, EmsCoordinator, EmsRun
 from .devices import Catalogue, async_load_catalogue, device_from_subentry, hub_settings
 from .modbus import DEFAULT_MAX_GAP, DEFAULT_MAX_READ, ModbusHub
 from .model import Device, DeviceRole
+from .services import async_setup_services
 
 _LOGGER = logging.getLogger(__name__)
 
-PLATFORMS: list[Platform] = [Platform.SENSOR]
+PLATFORMS: list[Platform] = [Platform.NUMBER, Platform.SELECT, Platform.SENSOR]
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
-    """Nothing to set up before the hubs; actions arrive with battery control."""
+    """Register the battery actions; they find their hub through the device they target."""
+    async_setup_services(hass)
     return True
 
 

@@ -6,9 +6,12 @@ hub, confirms each write by reading it back, and keeps what entities and service
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+import asyncio
+from contextlib import suppress
+from dataclasses import asdict, dataclass, field, replace
 import logging
 import math
+from typing import Any
 
 from .control import (
     CHARGE_RATE,
@@ -23,6 +26,7 @@ from .control import (
     cycle_writes,
     resolve,
     sunspec_124_writes,
+    validate_limits,
 )
 from .modbus import (
     ModbusHub,
@@ -61,12 +65,33 @@ def controllable(device: Device) -> bool:
     return set(CONTROL_CHANNELS) <= writable
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ModeSettings:
+    """What a mode picked in the UI runs with (the number entities); services bring their own."""
+
+    target_soc: float = 100.0
+    grid_setpoint_w: float = 0.0
+    peak_power_w: float = 5000.0
+    recharge_power_w: float = 0.0
+
+    def command(self, mode: BatteryMode) -> BatteryCommand:
+        """The command for a mode picked in the UI: as fast as the limits allow, no expiry."""
+        return BatteryCommand(
+            mode=mode,
+            target_soc=self.target_soc if mode is BatteryMode.FORCE_CHARGE else None,
+            grid_setpoint_w=self.grid_setpoint_w,
+            peak_power_w=self.peak_power_w if mode is BatteryMode.PEAK_SHAVING else None,
+            recharge_power_w=self.recharge_power_w or None,
+        )
+
+
 @dataclass(kw_only=True)
 class BatteryState:
     """What one battery was told, and how its writes went."""
 
     command: BatteryCommand = field(default_factory=BatteryCommand)
     limits: BatteryLimits = field(default_factory=BatteryLimits)
+    settings: ModeSettings = field(default_factory=ModeSettings)
     applied: Setpoint | None = None
     last_write_at: float | None = None
     writes: int = 0
@@ -86,6 +111,8 @@ class BatteryControl:
     states: dict[str, BatteryState] = field(default_factory=dict)
     # The last register image: writes scale their values with the device's scale factors.
     image: RegisterImage = field(default_factory=dict)
+    # A cycle and an action must not interleave their writes to one battery.
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def __post_init__(self) -> None:
         """One state per controllable battery."""
@@ -120,7 +147,18 @@ class BatteryControl:
         now: float,
     ) -> None:
         """Resolve the command, write what changed (or re-assert), and read it back."""
-        self.image = image
+        async with self._lock:
+            await self._run(device, state, image, grid_power_w, now)
+
+    async def _run(
+        self,
+        device: Device,
+        state: DeviceState,
+        image: RegisterImage,
+        grid_power_w: float | None,
+        now: float,
+    ) -> None:
+        self.image = image or self.image
         battery = self.states[device.id]
         observation = self.observe(device, state, grid_power_w, now)
         setpoint = resolve(battery.command, battery.limits, observation)
@@ -209,6 +247,28 @@ class BatteryControl:
             detail = f"read back {echoed}, wrote {raw}"
         _LOGGER.warning("Writing %s to %s failed: %s", spec.key, device.name, detail)
         raise WriteFailedError(device, spec.key, detail)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Limits and mode settings survive a restart; commands do not (the device reverts)."""
+        return {
+            device_id: {"limits": asdict(battery.limits), "settings": asdict(battery.settings)}
+            for device_id, battery in self.states.items()
+        }
+
+    def restore(self, data: object) -> None:
+        """Resume limits and settings; anything unreadable keeps the defaults."""
+        if not isinstance(data, dict):
+            return
+        for device_id, saved in data.items():
+            battery = self.states.get(device_id)
+            if battery is None or not isinstance(saved, dict):
+                continue
+            with suppress(TypeError, ValueError):
+                limits = BatteryLimits(**saved.get("limits", {}))
+                if not validate_limits(limits):
+                    battery.limits = limits
+            with suppress(TypeError, ValueError):
+                battery.settings = ModeSettings(**saved.get("settings", {}))
 
     async def release(self) -> None:
         """Give every battery ems steered back to its own logic (unload, HA stop)."""

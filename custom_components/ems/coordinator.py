@@ -114,10 +114,14 @@ class EmsCoordinator(DataUpdateCoordinator[SiteSnapshot]):
         data = await self.store.async_load()
         if isinstance(data, dict):
             self.pipeline.restore(data)
+            self.control.restore(data.get("control"))
 
     async def async_persist(self) -> None:
         """Write the pipeline's state now (on unload)."""
-        await self.store.async_save(self.pipeline.state_dict())
+        await self.store.async_save(self._state_dict())
+
+    def _state_dict(self) -> dict[str, Any]:
+        return {**self.pipeline.state_dict(), "control": self.control.state_dict()}
 
     @property
     def read_plan(self) -> list[ReadBlock]:
@@ -180,7 +184,7 @@ class EmsCoordinator(DataUpdateCoordinator[SiteSnapshot]):
         timestamp = dt_util.utcnow()
         month = dt_util.as_local(timestamp).strftime("%Y-%m")
         states, site = self.pipeline.process(image, timestamp, month)
-        self.store.async_delay_save(self.pipeline.state_dict, SAVE_DELAY_S)
+        self.store.async_delay_save(self._state_dict, SAVE_DELAY_S)
         if self.allow_control:
             await self._steer(states, image, site.power_w["grid"])
         for device in self.devices.values():
@@ -198,6 +202,16 @@ class EmsCoordinator(DataUpdateCoordinator[SiteSnapshot]):
             site=site,
             rejections={d: self.pipeline.rejections_of(d) for d in self.devices},
         )
+
+    async def async_apply_control(self, device: Device) -> None:
+        """Apply a new command now, on the latest readings, instead of at the next cycle.
+
+        Raises `WriteFailedError` so that the action that asked sees the failure.
+        """
+        state = self.data.devices[device.id]
+        grid = self.data.site.power_w["grid"] if self.data.site else None
+        await self.control.run_cycle(device, state, self.control.image, grid, time.time())
+        self.async_update_listeners()
 
     async def _steer(
         self, states: dict[str, DeviceState], image: RegisterImage, grid_power_w: float | None

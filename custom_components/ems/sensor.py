@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 import re
 from typing import Any
 
@@ -23,8 +24,11 @@ from homeassistant.const import (
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
+from homeassistant.util import dt as dt_util
 
-from .coordinator import EmsConfigEntry
+from .battery import controllable
+from .control import BatteryMode
+from .coordinator import EmsConfigEntry, EmsCoordinator
 from .entity import EmsEntity
 from .model import ChannelKind, Device, DeviceRole, SiteSnapshot, SiteState
 from .normalization import canonical_unit
@@ -59,7 +63,7 @@ _PHASE_SUFFIX = re.compile(r"_(L\d(?:_L\d)?|N)$")
 class EmsSensorEntityDescription(SensorEntityDescription):
     """How to read one sensor's value from a cycle's snapshot."""
 
-    value_fn: Callable[[SiteSnapshot], StateType]
+    value_fn: Callable[[SiteSnapshot], StateType | datetime]
     attributes_fn: Callable[[SiteSnapshot], dict[str, Any]] | None = None
 
 
@@ -248,6 +252,53 @@ SITE_SENSORS: tuple[EmsSensorEntityDescription, ...] = (
 )
 
 
+def _control_sensors(
+    coordinator: EmsCoordinator, device: Device
+) -> list[EmsSensorEntityDescription]:
+    """What ems is doing with a battery: the mode applied, until when, and how writes went."""
+    battery = coordinator.control.states[device.id]
+    return [
+        EmsSensorEntityDescription(
+            key="applied_mode",
+            translation_key="applied_mode",
+            device_class=SensorDeviceClass.ENUM,
+            options=[mode.value for mode in BatteryMode],
+            value_fn=lambda _: (
+                (battery.applied.mode if battery.applied else battery.command.mode).value
+            ),
+            attributes_fn=lambda _: {
+                "power_w": battery.applied.power_w if battery.applied else None,
+                "clamped": list(battery.applied.clamped) if battery.applied else [],
+            },
+        ),
+        EmsSensorEntityDescription(
+            key="command_expires",
+            translation_key="command_expires",
+            device_class=SensorDeviceClass.TIMESTAMP,
+            value_fn=lambda _: (
+                dt_util.utc_from_timestamp(battery.command.expires_at)
+                if battery.command.expires_at
+                else None
+            ),
+        ),
+        EmsSensorEntityDescription(
+            key="last_write_result",
+            translation_key="last_write_result",
+            device_class=SensorDeviceClass.ENUM,
+            options=["none", "ok", "failed"],
+            entity_category=EntityCategory.DIAGNOSTIC,
+            value_fn=lambda _: battery.last_result,
+        ),
+        EmsSensorEntityDescription(
+            key="control_writes",
+            translation_key="control_writes",
+            state_class=SensorStateClass.TOTAL_INCREASING,
+            entity_category=EntityCategory.DIAGNOSTIC,
+            value_fn=lambda _: battery.writes,
+        ),
+    ]
+
+
 async def async_setup_entry(
     hass: HomeAssistant,
     entry: EmsConfigEntry,
@@ -264,6 +315,11 @@ async def async_setup_entry(
             (EmsSensor(coordinator, d, device) for d in _device_descriptions(device)),
             config_subentry_id=subentry_id,
         )
+        if controllable(device):
+            async_add_entities(
+                (EmsSensor(coordinator, d, device) for d in _control_sensors(coordinator, device)),
+                config_subentry_id=subentry_id,
+            )
 
 
 class EmsSensor(EmsEntity, SensorEntity):
@@ -272,7 +328,7 @@ class EmsSensor(EmsEntity, SensorEntity):
     entity_description: EmsSensorEntityDescription
 
     @property
-    def native_value(self) -> StateType:
+    def native_value(self) -> StateType | datetime:
         """The cleaned, normalized value; `None` when there is no trustworthy one."""
         return self.entity_description.value_fn(self.coordinator.data)
 

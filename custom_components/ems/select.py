@@ -1,0 +1,67 @@
+"""Battery mode as a select: pick a mode in the UI, ems steers the battery to it."""
+
+from __future__ import annotations
+
+from homeassistant.components.select import SelectEntity, SelectEntityDescription
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from .battery import controllable
+from .control import BatteryMode
+from .coordinator import EmsConfigEntry, EmsCoordinator
+from .entity import EmsEntity
+from .helpers import device_action, validation_error
+from .model import Device
+
+PARALLEL_UPDATES = 1
+
+MODE = SelectEntityDescription(
+    key="battery_mode",
+    translation_key="battery_mode",
+    options=[mode.value for mode in BatteryMode],
+)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: EmsConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """A mode select for every battery ems can steer."""
+    coordinator = entry.runtime_data.coordinator
+    for subentry_id, device in coordinator.devices_by_subentry(entry).items():
+        if controllable(device):
+            async_add_entities(
+                [EmsBatteryModeSelect(coordinator, MODE, device)],
+                config_subentry_id=subentry_id,
+            )
+
+
+class EmsBatteryModeSelect(EmsEntity, SelectEntity):
+    """The battery's commanded mode."""
+
+    def __init__(
+        self, coordinator: EmsCoordinator, description: SelectEntityDescription, device: Device
+    ) -> None:
+        """Bind to the battery's control state."""
+        super().__init__(coordinator, description, device)
+        self.battery = coordinator.control.states[device.id]
+
+    @property
+    def current_option(self) -> str:
+        """The mode ems is commanding (auto when nothing is)."""
+        return self.battery.command.mode.value
+
+    @device_action
+    async def async_select_option(self, option: str) -> None:
+        """Command the mode with the settings from the number entities."""
+        if not self.coordinator.allow_control:
+            raise validation_error("control_disabled", device=self.battery_name)
+        self.battery.command = self.battery.settings.command(BatteryMode(option))
+        if self.device is not None:
+            await self.coordinator.async_apply_control(self.device)
+
+    @property
+    def battery_name(self) -> str:
+        """The battery's name for messages."""
+        return self.device.name if self.device else ""

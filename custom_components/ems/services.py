@@ -1,0 +1,177 @@
+"""Battery actions for automations and planners: one contract for every battery brand."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+import time
+from typing import Any
+
+from homeassistant.core import (
+    HomeAssistant,
+    ServiceCall,
+    ServiceResponse,
+    SupportsResponse,
+    callback,
+)
+from homeassistant.helpers import config_validation as cv
+import voluptuous as vol
+
+from .battery import BatteryState
+from .const import DOMAIN
+from .control import BatteryCommand, BatteryLimits, BatteryMode, validate_command, validate_limits
+from .helpers import async_run_action, battery_target, validation_error
+
+ATTR_DEVICE_ID = "device_id"
+ATTR_POWER = "power"
+ATTR_TARGET_SOC = "target_soc"
+ATTR_MIN_SOC = "min_soc"
+ATTR_DURATION = "duration"
+ATTR_GRID_SETPOINT = "grid_setpoint"
+ATTR_PEAK_POWER = "peak_power"
+ATTR_RECHARGE_POWER = "recharge_power"
+
+_POWER = vol.All(vol.Coerce(float), vol.Range(min=0, max=1_000_000))
+_SOC = vol.All(vol.Coerce(float), vol.Range(min=0, max=100))
+_DURATION = vol.All(cv.time_period, vol.Range(min=cv.time_period("00:00:01")))
+_DEVICE: dict[vol.Marker, Any] = {vol.Required(ATTR_DEVICE_ID): cv.string}
+
+SCHEMAS: dict[str, vol.Schema] = {
+    "force_charge": vol.Schema(
+        {
+            **_DEVICE,
+            vol.Required(ATTR_POWER): _POWER,
+            vol.Optional(ATTR_TARGET_SOC): _SOC,
+            vol.Optional(ATTR_DURATION): _DURATION,
+        }
+    ),
+    "force_discharge": vol.Schema(
+        {
+            **_DEVICE,
+            vol.Required(ATTR_POWER): _POWER,
+            vol.Optional(ATTR_MIN_SOC): _SOC,
+            vol.Optional(ATTR_DURATION): _DURATION,
+        }
+    ),
+    "hold": vol.Schema({**_DEVICE, vol.Optional(ATTR_DURATION): _DURATION}),
+    "auto": vol.Schema(_DEVICE),
+    "self_consumption": vol.Schema(
+        {
+            **_DEVICE,
+            vol.Optional(ATTR_GRID_SETPOINT, default=0): vol.All(
+                vol.Coerce(float), vol.Range(min=-1_000_000, max=1_000_000)
+            ),
+        }
+    ),
+    "peak_shaving": vol.Schema(
+        {
+            **_DEVICE,
+            vol.Required(ATTR_PEAK_POWER): _POWER,
+            vol.Optional(ATTR_RECHARGE_POWER, default=0): _POWER,
+        }
+    ),
+    "set_limits": vol.Schema(
+        {
+            **_DEVICE,
+            vol.Optional("charge_power_limit"): _POWER,
+            vol.Optional("discharge_power_limit"): _POWER,
+            vol.Optional("reserve_soc"): _SOC,
+            vol.Optional("max_soc"): _SOC,
+        }
+    ),
+}
+
+
+def _expiry(call: ServiceCall) -> float | None:
+    duration = call.data.get(ATTR_DURATION)
+    return time.time() + duration.total_seconds() if duration else None
+
+
+def _command(service: str, call: ServiceCall) -> BatteryCommand:
+    data = call.data
+    commands: dict[str, Callable[[], BatteryCommand]] = {
+        "force_charge": lambda: BatteryCommand(
+            mode=BatteryMode.FORCE_CHARGE,
+            power_w=data[ATTR_POWER],
+            target_soc=data.get(ATTR_TARGET_SOC),
+            expires_at=_expiry(call),
+        ),
+        "force_discharge": lambda: BatteryCommand(
+            mode=BatteryMode.FORCE_DISCHARGE,
+            power_w=data[ATTR_POWER],
+            min_soc=data.get(ATTR_MIN_SOC),
+            expires_at=_expiry(call),
+        ),
+        "hold": lambda: BatteryCommand(mode=BatteryMode.HOLD, expires_at=_expiry(call)),
+        "auto": BatteryCommand,
+        "self_consumption": lambda: BatteryCommand(
+            mode=BatteryMode.SELF_CONSUMPTION, grid_setpoint_w=data[ATTR_GRID_SETPOINT]
+        ),
+        "peak_shaving": lambda: BatteryCommand(
+            mode=BatteryMode.PEAK_SHAVING,
+            peak_power_w=data[ATTR_PEAK_POWER],
+            recharge_power_w=data[ATTR_RECHARGE_POWER] or None,
+        ),
+    }
+    return commands[service]()
+
+
+def _limits(battery: BatteryState, call: ServiceCall) -> BatteryLimits:
+    fields = {
+        "charge_power_limit": "max_charge_w",
+        "discharge_power_limit": "max_discharge_w",
+        "reserve_soc": "reserve_soc",
+        "max_soc": "max_soc",
+    }
+    changes = {field: call.data[key] for key, field in fields.items() if key in call.data}
+    return replace(battery.limits, **changes)
+
+
+def _response(battery: BatteryState) -> ServiceResponse:
+    """The command as applied this cycle: the mode, the power after clamping, and why."""
+    applied = battery.applied
+    response: dict[str, Any] = {
+        "mode": applied.mode.value if applied else battery.command.mode.value,
+        "power_w": applied.power_w if applied else None,
+        "clamped": list(applied.clamped) if applied else [],
+        "expires_at": battery.command.expires_at,
+        "limits": {
+            "charge_power_limit": battery.limits.max_charge_w,
+            "discharge_power_limit": battery.limits.max_discharge_w,
+            "reserve_soc": battery.limits.reserve_soc,
+            "max_soc": battery.limits.max_soc,
+        },
+    }
+    return response
+
+
+def _handler(service: str) -> Callable[[ServiceCall], Any]:
+    async def handle(call: ServiceCall) -> ServiceResponse:
+        coordinator, device, battery = battery_target(call.hass, call.data[ATTR_DEVICE_ID])
+        if service == "set_limits":
+            limits = _limits(battery, call)
+            if problems := validate_limits(limits):
+                raise validation_error("invalid_limits", problems=", ".join(problems))
+            battery.limits = limits
+        else:
+            command = _command(service, call)
+            if problems := validate_command(command, limits=battery.limits, now=time.time()):
+                raise validation_error("invalid_command", problems=", ".join(problems))
+            battery.command = command
+        await async_run_action(coordinator.async_apply_control, device)
+        return _response(battery)
+
+    return handle
+
+
+@callback
+def async_setup_services(hass: HomeAssistant) -> None:
+    """Register the battery actions once, for every hub."""
+    for service, schema in SCHEMAS.items():
+        hass.services.async_register(
+            DOMAIN,
+            service,
+            _handler(service),
+            schema=schema,
+            supports_response=SupportsResponse.OPTIONAL,
+        )
