@@ -34,6 +34,14 @@ EMS_FLOW_STEPS: list[dict[str, Any]] = [
     {"transport": "tcp", "host": "127.0.0.1", "port": 5020, "unit_id": 1},  # step "network"
     {"profile": "eastron_sdm630", "name": "Grid meter", "role": "grid"},  # step "device"
 ]
+# The demo lets ems steer the simulated battery (the option is off on a fresh hub).
+EMS_OPTIONS: dict[str, Any] = {
+    "scan_interval": 10,
+    "timeout": 3,
+    "max_read": 125,
+    "max_gap": 16,
+    "allow_control": True,
+}
 # Further devices of the simulated site, each added through the device subentry flow.
 EMS_DEVICE_STEPS: list[list[dict[str, Any]]] = [
     [{"unit_id": 2}, {"profile": "sunspec", "name": "PV inverter", "role": "production"}],
@@ -268,6 +276,9 @@ def _run_ems_flow(token: str) -> dict[str, Any]:
         device_start = {"handler": [entry_id, "device"]}
         _run_flow(token, "/api/config/config_entries/subentries/flow", device_start, steps)
         print(f"bootstrap: added the device {steps[-1]['name']!r}")
+    options_start = {"handler": entry_id}
+    _run_flow(token, "/api/config/config_entries/options/flow", options_start, [EMS_OPTIONS])
+    print("bootstrap: battery control allowed in the hub's options")
     return result
 
 
