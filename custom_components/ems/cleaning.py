@@ -20,6 +20,11 @@ from .model import ChannelSpec, Quality, Reading
 
 REASON_NOT_IMPLEMENTED = "not_implemented"
 REASON_OUT_OF_RANGE = "out_of_range"
+REASON_POWER_SPIKE = "power_spike"
+# A power reading may exceed the device's rating by this factor before it is a spike: ratings
+# are nominal, and inverters briefly overshoot them.
+POWER_SPIKE_MARGIN = 1.5
+_POWER_UNITS = frozenset({"W", "var", "VA"})
 REASON_COUNTER_BACKWARDS = "counter_backwards"
 REASON_COUNTER_ZERO = "counter_zero"
 REASON_COUNTER_SPIKE = "counter_spike"
@@ -51,6 +56,19 @@ def assess(
     if math.isnan(value) or not _in_range(spec, value):
         return _reading(device_id, spec, timestamp, value, Quality.REJECTED, REASON_OUT_OF_RANGE)
     return _reading(device_id, spec, timestamp, value, Quality.OK)
+
+
+def check_rating(reading: Reading, rated_power_kw: float | None) -> Reading:
+    """Reject a power reading far beyond what the device can carry (a 6400 A style spike)."""
+    if (
+        rated_power_kw is None
+        or reading.unit not in _POWER_UNITS
+        or not reading.usable
+        or not isinstance(reading.value, int | float)
+        or abs(reading.value) <= rated_power_kw * 1000 * POWER_SPIKE_MARGIN
+    ):
+        return reading
+    return replace(reading, quality=Quality.REJECTED, reason=REASON_POWER_SPIKE)
 
 
 def _in_range(spec: ChannelSpec, value: float) -> bool:

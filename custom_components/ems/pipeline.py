@@ -13,7 +13,7 @@ from datetime import datetime
 import math
 from typing import Any, Final
 
-from .cleaning import CounterGuard, CounterState, assess
+from .cleaning import CounterGuard, CounterState, assess, check_rating
 from .modbus import RegisterImage, decode_channel, was_read
 from .model import (
     ChannelKind,
@@ -142,6 +142,8 @@ class SitePipeline:
             reading = normalize(
                 assess(device.id, spec, decoded, was_read=read, timestamp=timestamp)
             )
+            if spec.kind is ChannelKind.MEASUREMENT:
+                reading = check_rating(reading, device.rated_power_kw)
             if spec.kind is ChannelKind.COUNTER and reading.usable:
                 reading = self._guard(device, spec, reading, image)
             self._count(reading)

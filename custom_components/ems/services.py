@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 import time
 from typing import Any
@@ -82,27 +82,26 @@ SCHEMAS: dict[str, vol.Schema] = {
 }
 
 
-def _expiry(call: ServiceCall) -> float | None:
-    duration = call.data.get(ATTR_DURATION)
+def _expiry(data: Mapping[str, Any]) -> float | None:
+    duration = data.get(ATTR_DURATION)
     return time.time() + duration.total_seconds() if duration else None
 
 
-def _command(service: str, call: ServiceCall) -> BatteryCommand:
-    data = call.data
+def _command(service: str, data: Mapping[str, Any]) -> BatteryCommand:
     commands: dict[str, Callable[[], BatteryCommand]] = {
         "force_charge": lambda: BatteryCommand(
             mode=BatteryMode.FORCE_CHARGE,
             power_w=data[ATTR_POWER],
             target_soc=data.get(ATTR_TARGET_SOC),
-            expires_at=_expiry(call),
+            expires_at=_expiry(data),
         ),
         "force_discharge": lambda: BatteryCommand(
             mode=BatteryMode.FORCE_DISCHARGE,
             power_w=data[ATTR_POWER],
             min_soc=data.get(ATTR_MIN_SOC),
-            expires_at=_expiry(call),
+            expires_at=_expiry(data),
         ),
-        "hold": lambda: BatteryCommand(mode=BatteryMode.HOLD, expires_at=_expiry(call)),
+        "hold": lambda: BatteryCommand(mode=BatteryMode.HOLD, expires_at=_expiry(data)),
         "auto": BatteryCommand,
         "self_consumption": lambda: BatteryCommand(
             mode=BatteryMode.SELF_CONSUMPTION, grid_setpoint_w=data[ATTR_GRID_SETPOINT]
@@ -116,14 +115,14 @@ def _command(service: str, call: ServiceCall) -> BatteryCommand:
     return commands[service]()
 
 
-def _limits(battery: BatteryState, call: ServiceCall) -> BatteryLimits:
+def _limits(battery: BatteryState, data: Mapping[str, Any]) -> BatteryLimits:
     fields = {
         "charge_power_limit": "max_charge_w",
         "discharge_power_limit": "max_discharge_w",
         "reserve_soc": "reserve_soc",
         "max_soc": "max_soc",
     }
-    changes = {field: call.data[key] for key, field in fields.items() if key in call.data}
+    changes = {field: data[key] for key, field in fields.items() if key in data}
     return replace(battery.limits, **changes)
 
 
@@ -145,16 +144,27 @@ def _response(battery: BatteryState) -> ServiceResponse:
     return response
 
 
+def _validated(service: str, call: ServiceCall) -> dict[str, Any]:
+    """The call's fields, checked; a bad field is a translated error naming it."""
+    try:
+        data: dict[str, Any] = SCHEMAS[service](dict(call.data))
+    except vol.Invalid as err:
+        field = ".".join(str(part) for part in err.path) or "?"
+        raise validation_error("invalid_field", field=field, error=err.error_message) from err
+    return data
+
+
 def _handler(service: str) -> Callable[[ServiceCall], Any]:
     async def handle(call: ServiceCall) -> ServiceResponse:
-        coordinator, device, battery = battery_target(call.hass, call.data[ATTR_DEVICE_ID])
+        data = _validated(service, call)
+        coordinator, device, battery = battery_target(call.hass, data[ATTR_DEVICE_ID])
         if service == "set_limits":
-            limits = _limits(battery, call)
+            limits = _limits(battery, data)
             if problems := validate_limits(limits):
                 raise validation_error("invalid_limits", problems=", ".join(problems))
             battery.limits = limits
         else:
-            command = _command(service, call)
+            command = _command(service, data)
             if problems := validate_command(command, limits=battery.limits, now=time.time()):
                 raise validation_error("invalid_command", problems=", ".join(problems))
             battery.command = command
@@ -167,11 +177,12 @@ def _handler(service: str) -> Callable[[ServiceCall], Any]:
 @callback
 def async_setup_services(hass: HomeAssistant) -> None:
     """Register the battery actions once, for every hub."""
-    for service, schema in SCHEMAS.items():
+    # Fields are validated in the handler, so that a bad value gets a translated error too.
+    for service in SCHEMAS:
         hass.services.async_register(
             DOMAIN,
             service,
             _handler(service),
-            schema=schema,
+            schema=vol.Schema({}, extra=vol.ALLOW_EXTRA),
             supports_response=SupportsResponse.OPTIONAL,
         )

@@ -145,3 +145,26 @@ async def test_one_silent_device_does_not_stop_the_others(
     simulator.faults.offline(5, False)
     await _cycle(hass, coordinator)
     assert hass.states.get(HEAT_PUMP_POWER).state != STATE_UNAVAILABLE
+
+
+async def test_power_spike_beyond_the_rating_is_rejected(
+    hass: HomeAssistant, simulator: SiteSimulator
+) -> None:
+    """A 60 kW reading on a meter rated 10 kW never reaches the entity (it is in the profile's
+    range, so only the device's rating can tell it is a glitch)."""
+    subentry = device_subentry(1, "eastron_sdm630", "grid", "SDM630 (unit 1)")
+    subentry["data"] = {**subentry["data"], "rated_power_kw": 10.0}
+    entry = MockConfigEntry(
+        domain="ems",
+        version=2,
+        title="hub",
+        unique_id=f"127.0.0.1:{simulator.port}",
+        data={"host": "127.0.0.1", "port": simulator.port},
+        subentries_data=[subentry],
+    )
+    coordinator = await _setup(hass, entry)
+    good = hass.states.get(POWER).state
+    simulator.faults.garbage(1, "input", 0x0034, [0x476A, 0x6000])  # 60000 W
+    await _cycle(hass, coordinator)
+    assert hass.states.get(POWER).state == good
+    assert coordinator.pipeline.rejections_of("unit1") == {"power_spike": 1}

@@ -579,3 +579,28 @@ def test_a_restart_anywhere_changes_nothing(
     after = CounterGuard(**config, state=CounterState.from_dict(stored))
     verdicts += [after.update(raw, time) for raw, time in sequence[split:]]
     assert verdicts == expected
+
+
+def test_power_beyond_the_rating_is_a_spike() -> None:
+    """A power far above the device's rating is rejected; within the margin it passes."""
+    from datetime import UTC, datetime
+
+    from custom_components.ems.cleaning import REASON_POWER_SPIKE, check_rating
+    from custom_components.ems.model import Quality, Reading
+
+    def power(value: float, unit: str = "W") -> Reading:
+        return Reading(
+            device_id="d",
+            channel="ActivePower",
+            timestamp=datetime.now(UTC),
+            value=value,
+            quality=Quality.OK,
+            unit=unit,
+        )
+
+    assert check_rating(power(14_000), 10.0).quality is Quality.OK
+    spike = check_rating(power(-64_000), 10.0)
+    assert spike.quality is Quality.REJECTED
+    assert spike.reason == REASON_POWER_SPIKE
+    assert check_rating(power(64_000), None).quality is Quality.OK
+    assert check_rating(power(64_000, "V"), 10.0).quality is Quality.OK
