@@ -102,6 +102,14 @@ class EmsCoordinator(DataUpdateCoordinator[SiteSnapshot]):
             and int(subentry.data[CONF_UNIT_ID]) in by_unit
         }
 
+    def batteries_by_subentry(self, entry: EmsConfigEntry) -> dict[str, Device]:
+        """The batteries ems can steer, with the id of the subentry that configures each."""
+        return {
+            subentry_id: device
+            for subentry_id, device in self.devices_by_subentry(entry).items()
+            if device.id in self.control.states
+        }
+
     def _replan(self) -> None:
         # When the slow group is due, all channels are planned together: their blocks merge.
         max_read = min(self._max_read, self.health.max_read_cap or self._max_read)

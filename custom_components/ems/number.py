@@ -15,7 +15,7 @@ from homeassistant.const import PERCENTAGE, EntityCategory, UnitOfPower
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .battery import BatteryState, controllable
+from .battery import BatteryState
 from .control import validate_limits
 from .coordinator import EmsConfigEntry, EmsCoordinator
 from .entity import EmsEntity
@@ -141,12 +141,11 @@ async def async_setup_entry(
 ) -> None:
     """Limits and settings for every battery ems can steer."""
     coordinator = entry.runtime_data.coordinator
-    for subentry_id, device in coordinator.devices_by_subentry(entry).items():
-        if controllable(device):
-            async_add_entities(
-                (EmsBatteryNumber(coordinator, description, device) for description in NUMBERS),
-                config_subentry_id=subentry_id,
-            )
+    for subentry_id, device in coordinator.batteries_by_subentry(entry).items():
+        async_add_entities(
+            (EmsBatteryNumber(coordinator, description, device) for description in NUMBERS),
+            config_subentry_id=subentry_id,
+        )
 
 
 class EmsBatteryNumber(EmsEntity, NumberEntity):

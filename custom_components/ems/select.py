@@ -6,7 +6,6 @@ from homeassistant.components.select import SelectEntity, SelectEntityDescriptio
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .battery import controllable
 from .control import BatteryMode
 from .coordinator import EmsConfigEntry, EmsCoordinator
 from .entity import EmsEntity
@@ -29,12 +28,10 @@ async def async_setup_entry(
 ) -> None:
     """A mode select for every battery ems can steer."""
     coordinator = entry.runtime_data.coordinator
-    for subentry_id, device in coordinator.devices_by_subentry(entry).items():
-        if controllable(device):
-            async_add_entities(
-                [EmsBatteryModeSelect(coordinator, MODE, device)],
-                config_subentry_id=subentry_id,
-            )
+    for subentry_id, device in coordinator.batteries_by_subentry(entry).items():
+        async_add_entities(
+            [EmsBatteryModeSelect(coordinator, MODE, device)], config_subentry_id=subentry_id
+        )
 
 
 class EmsBatteryModeSelect(EmsEntity, SelectEntity):

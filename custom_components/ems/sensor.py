@@ -26,7 +26,6 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 from homeassistant.util import dt as dt_util
 
-from .battery import controllable
 from .control import BatteryMode
 from .coordinator import EmsConfigEntry, EmsCoordinator
 from .entity import EmsEntity
@@ -315,11 +314,11 @@ async def async_setup_entry(
             (EmsSensor(coordinator, d, device) for d in _device_descriptions(device)),
             config_subentry_id=subentry_id,
         )
-        if controllable(device):
-            async_add_entities(
-                (EmsSensor(coordinator, d, device) for d in _control_sensors(coordinator, device)),
-                config_subentry_id=subentry_id,
-            )
+    for subentry_id, device in coordinator.batteries_by_subentry(entry).items():
+        async_add_entities(
+            (EmsSensor(coordinator, d, device) for d in _control_sensors(coordinator, device)),
+            config_subentry_id=subentry_id,
+        )
 
 
 class EmsSensor(EmsEntity, SensorEntity):
