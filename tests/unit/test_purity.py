@@ -18,6 +18,7 @@ PURE_STAGES = [
     "normalization.py",
     "site.py",
     "control.py",
+    "aggregation.py",
 ]
 
 
