@@ -1,0 +1,98 @@
+"""Every user-visible string is translated: entities, errors, actions, selectors, repairs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+import re
+
+from homeassistant.config_entries import SOURCE_USER
+from homeassistant.core import HomeAssistant
+import pytest
+import yaml
+
+from custom_components.ems.const import DOMAIN
+from custom_components.ems.model import DeviceRole
+from custom_components.ems.number import NUMBERS
+from custom_components.ems.select import MODE
+from custom_components.ems.sensor import HUB_SENSORS, SITE_SENSORS, translation_for
+from custom_components.ems.services import SCHEMAS
+from simulator import SiteSimulator
+
+PACKAGE = Path(__file__).parents[2] / "custom_components" / DOMAIN
+STRINGS = json.loads((PACKAGE / "translations" / "en.json").read_text(encoding="utf-8"))
+SOURCE = "\n".join(path.read_text(encoding="utf-8") for path in PACKAGE.glob("*.py"))
+
+
+def test_entity_names_are_translated() -> None:
+    """Static entities and every channel of the shipped profiles have a name."""
+    sensors = STRINGS["entity"]["sensor"]
+    for description in (*HUB_SENSORS, *SITE_SENSORS):
+        assert description.translation_key in sensors, description.key
+    for description in NUMBERS:
+        assert description.translation_key in STRINGS["entity"]["number"]
+    assert set(MODE.options or []) == set(STRINGS["entity"]["select"]["battery_mode"]["state"])
+
+
+async def test_every_channel_of_every_device_is_named(
+    hass: HomeAssistant, site_entry: object, simulator: SiteSimulator
+) -> None:
+    """Channels of the whole simulated site (SunSpec included) resolve to a translation."""
+    from custom_components.ems.pipeline import derived_keys
+
+    entry = site_entry
+    entry.add_to_hass(hass)  # type: ignore[attr-defined]
+    assert await hass.config_entries.async_setup(entry.entry_id)  # type: ignore[attr-defined]
+    await hass.async_block_till_done()
+    sensors = STRINGS["entity"]["sensor"]
+    for device in entry.runtime_data.coordinator.devices.values():  # type: ignore[attr-defined]
+        keys = [spec.key for spec in device.profile.channels] + list(derived_keys(device))
+        for key in keys:
+            assert translation_for(key)[0] in sensors, (device.name, key)
+
+
+@pytest.mark.parametrize("kind", ["translation_key", "validation_error", "errors", "reason"])
+def test_raised_and_shown_keys_exist(kind: str) -> None:
+    """Keys used in the code for exceptions, form errors and aborts are all in en.json."""
+    patterns = {
+        "validation_error": r'validation_error\(\s*"([a-z_]+)"',
+        "translation_key": r'translation_key="([a-z_]+)"',
+        "errors": r'errors\[[A-Z_"a-z]+\] = "([a-z_]+)"',
+        "reason": r'reason="([a-z_]+)"',
+    }
+    known = (
+        set(STRINGS["exceptions"])
+        | set(STRINGS["entity"]["sensor"])
+        | set(STRINGS["entity"].get("select", {}))
+        | set(STRINGS["entity"].get("number", {}))
+        | set(STRINGS["issues"])
+        | set(STRINGS["config"]["error"])
+        | set(STRINGS["config"]["abort"])
+        | set(STRINGS["config_subentries"]["device"]["abort"])
+    )
+    used = set(re.findall(patterns[kind], SOURCE))
+    assert used, kind
+    assert used <= known, used - known
+
+
+def test_actions_and_selectors_are_translated() -> None:
+    """Every action and each of its fields has a name and description; selectors have labels."""
+    services = yaml.safe_load((PACKAGE / "services.yaml").read_text(encoding="utf-8"))
+    assert set(services) == set(SCHEMAS) == set(STRINGS["services"])
+    for service, spec in services.items():
+        fields = STRINGS["services"][service]["fields"]
+        assert set(spec["fields"]) == set(fields), service
+        assert all({"name", "description"} <= set(text) for text in fields.values())
+    icons = json.loads((PACKAGE / "icons.json").read_text(encoding="utf-8"))
+    assert set(icons["services"]) == set(SCHEMAS)
+    roles = STRINGS["selector"]["role"]["options"]
+    assert set(roles) == {role.value for role in DeviceRole}
+
+
+async def test_config_flow_forms_are_described(hass: HomeAssistant) -> None:
+    """Every field of every form has a label and a description."""
+    steps = STRINGS["config"]["step"]
+    for step in ("network", "serial", "device", "reconfigure"):
+        assert set(steps[step]["data"]) == set(steps[step]["data_description"]), step
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    assert set(result["menu_options"]) == set(steps["user"]["menu_options"])
