@@ -124,9 +124,12 @@ class SitePipeline:
             device.id: self._device_state(device, image, timestamp)
             for device in self.devices.values()
         }
+        values = {
+            device_id: _values(state) if state.online else {} for device_id, state in states.items()
+        }
         for device in self.devices.values():
-            self._derive(device, states[device.id], timestamp, month_key)
-        return states, self._site_state(states, epoch)
+            self._derive(device, states[device.id], values[device.id], timestamp, month_key)
+        return states, self._site_state(values, epoch)
 
     # -- devices ---------------------------------------------------------------------------
 
@@ -188,14 +191,18 @@ class SitePipeline:
     # -- derived channels --------------------------------------------------------------------
 
     def _derive(
-        self, device: Device, state: DeviceState, timestamp: datetime, month_key: str | None
+        self,
+        device: Device,
+        state: DeviceState,
+        values: Mapping[str, float | None],
+        timestamp: datetime,
+        month_key: str | None,
     ) -> None:
         """Add what the device lacks: energy from power, and a load's runtime and demand."""
         missing = derived_keys(device)
         if not missing:
             return
         epoch = timestamp.timestamp()
-        values = _values(state) if state.online else {}
         item = _site_input(device, values)
         energy = self._device_energy.setdefault(device.id, DeviceEnergyAccumulator())
         for key, result in energy.update(item, epoch).items():
@@ -217,11 +224,10 @@ class SitePipeline:
 
     # -- the site ------------------------------------------------------------------------------
 
-    def _site_state(self, states: Mapping[str, DeviceState], epoch: float) -> SiteState:
-        inputs = [
-            _site_input(device, _values(states[device.id]) if states[device.id].online else {})
-            for device in self.devices.values()
-        ]
+    def _site_state(
+        self, values: Mapping[str, Mapping[str, float | None]], epoch: float
+    ) -> SiteState:
+        inputs = [_site_input(device, values[device.id]) for device in self.devices.values()]
         power = site_power(inputs)
         flows = split_flows(power)
         energies = self._site.update(power, flows, epoch)
