@@ -166,8 +166,11 @@ class EmsBatteryNumber(EmsEntity, NumberEntity):
 
     @property
     def native_value(self) -> float | None:
-        """The current limit or setting."""
-        return self.entity_description.value_fn(self.battery)
+        """The current limit or setting; without a user limit, the device's own rating."""
+        value = self.entity_description.value_fn(self.battery)
+        if value is None and self.entity_description.rating_key:
+            return self.native_max_value
+        return value
 
     @property
     def native_max_value(self) -> float:

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 import math
-from typing import Any, Final
+from typing import Any, Final, overload
 
 from .cleaning import CounterGuard, CounterState, assess, check_rating
 from .modbus import RegisterImage, decode_channel, was_read
@@ -38,6 +38,9 @@ from .site import (
     split_flows,
 )
 
+# Site values are sums of float readings; beyond these decimals they carry only noise.
+POWER_DECIMALS: Final = 1
+ENERGY_DECIMALS: Final = 6
 # A held value older than this many cycles is stale: its entity shows no value.
 STALE_AFTER_CYCLES: Final = 3
 # Derived channels: (unit, kind) of what the pipeline computes where a device lacks it.
@@ -233,15 +236,17 @@ class SitePipeline:
         energies = self._site.update(power, flows, epoch)
         return SiteState(
             power_w={
-                "grid": power.grid_w,
-                "production": power.production_w,
-                "battery": power.battery_w,
-                "consumption": power.consumption_w,
+                "grid": _tidy(power.grid_w, POWER_DECIMALS),
+                "production": _tidy(power.production_w, POWER_DECIMALS),
+                "battery": _tidy(power.battery_w, POWER_DECIMALS),
+                "consumption": _tidy(power.consumption_w, POWER_DECIMALS),
             },
-            flows_w=flows.as_dict() if flows else None,
-            self_sufficiency_pct=flows.self_sufficiency_pct if flows else None,
-            self_consumption_pct=flows.self_consumption_pct if flows else None,
-            energy_kwh=energies.totals(),
+            flows_w={k: _tidy(v, POWER_DECIMALS) for k, v in flows.as_dict().items()}
+            if flows
+            else None,
+            self_sufficiency_pct=_tidy(flows.self_sufficiency_pct, 2) if flows else None,
+            self_consumption_pct=_tidy(flows.self_consumption_pct, 2) if flows else None,
+            energy_kwh={k: _tidy(v, ENERGY_DECIMALS) for k, v in energies.totals().items()},
             estimated=energies.estimated,
         )
 
@@ -284,6 +289,15 @@ class SitePipeline:
             if (device := self.devices.get(device_id)) is not None:
                 self._loads[device_id] = LoadTracker.from_dict(saved, device.on_threshold_w)
         self._site = SiteAccumulator.from_dict(data.get("site"))
+
+
+@overload
+def _tidy(value: float, decimals: int) -> float: ...
+@overload
+def _tidy(value: None, decimals: int) -> None: ...
+def _tidy(value: float | None, decimals: int) -> float | None:
+    """Drop float noise (5.7e-14 W from a balance) that users would see in states."""
+    return None if value is None else round(value, decimals) + 0.0
 
 
 def _values(state: DeviceState) -> dict[str, float | None]:
