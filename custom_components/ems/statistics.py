@@ -19,8 +19,8 @@ How a publish stays exact across restarts and corrections:
   (statistic_id, start), so only rows whose state or sum really changes are sent. Later sums
   are shifted, not rebuilt from the amounts, so a correction made with the recorder's
   "adjust sum" survives a rewrite.
-- Each publish waits until the recorder has committed its rows, under one lock, so the next
-  publish reads what this one wrote and cannot continue from a stale sum.
+- Each publish holds one lock and waits until its rows read back from the recorder, so the next
+  publish reads what this one wrote and never continues from a stale sum.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from itertools import pairwise
+import logging
 import math
 from types import MappingProxyType
 from typing import Final, NamedTuple, cast
@@ -56,6 +57,8 @@ from homeassistant.util.unit_conversion import EnergyConverter
 from .aggregation import Aggregate, Period
 from .const import DOMAIN
 
+_LOGGER = logging.getLogger(__name__)
+
 HOUR: Final = timedelta(hours=1)
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 # Amounts are floats recomputed from the same data; closer than this they are the same value,
@@ -64,6 +67,9 @@ _TOLERANCE: Final = 1e-9
 # 2025.4.4's recorder fails silently on an unknown metadata key; newer ones want unit_class
 # (DESIGN §9.4). Decided once, from the TypedDict of the running Home Assistant.
 _UNIT_CLASS_SUPPORTED: Final = "unit_class" in StatisticMetaData.__annotations__
+# How long a publish waits for the recorder to commit its rows (it polls, 10 ms doubling to 1 s).
+_COMMIT_TIMEOUT_S: Final = 60.0
+_FIRST_POLL_S: Final = 0.01
 _LOCK: Final[HassKey[asyncio.Lock]] = HassKey(f"{DOMAIN}_statistics_lock")
 
 
@@ -187,16 +193,56 @@ async def async_publish(
         for key, hours in series.items()
     }
     written: dict[str, int] = {}
+    last_rows: dict[str, StatisticData] = {}
     async with hass.data.setdefault(_LOCK, asyncio.Lock()):
         for key, (metadata, hours) in prepared.items():
             rows = await _rows_to_write(hass, metadata["statistic_id"], hours)
             if rows:
+                last_rows[metadata["statistic_id"]] = rows[-1]
                 async_add_external_statistics(hass, metadata, rows)
             written[key] = len(rows)
-        if any(written.values()):
-            # The next publish must read these rows, so wait until they are committed.
-            await get_instance(hass).async_block_till_done()
+        # The next publish must read these rows, so wait until they are committed.
+        await _until_committed(hass, last_rows)
     return written
+
+
+async def _until_committed(hass: HomeAssistant, last_rows: Mapping[str, StatisticData]) -> None:
+    """Wait until the last row written to each statistic reads back.
+
+    The recorder imports on its own thread, later; one import is one transaction, so its last
+    row stands for all of it. Polling uses only the public read API (the recorder's queue
+    helpers differ between releases), and it notices an import the recorder dropped.
+    """
+    pending = dict(last_rows)
+    deadline = hass.loop.time() + _COMMIT_TIMEOUT_S
+    delay = _FIRST_POLL_S
+    while pending:
+        for statistic, row in list(pending.items()):
+            if await _reads_back(hass, statistic, row):
+                del pending[statistic]
+        if not pending:
+            return
+        if hass.loop.time() > deadline:
+            _LOGGER.warning(
+                "The recorder has not stored statistics %s after %.0f s",
+                sorted(pending),
+                _COMMIT_TIMEOUT_S,
+            )
+            return
+        await asyncio.sleep(delay)
+        delay = min(2 * delay, 1.0)
+
+
+async def _reads_back(hass: HomeAssistant, statistic: str, row: StatisticData) -> bool:
+    start = row["start"]
+    stored = await _stored_rows(hass, statistic, start, start + HOUR)
+    return bool(
+        stored
+        and stored[0].start == start.timestamp()
+        and stored[0].state is not None
+        and _same(stored[0].state, row.get("state") or 0.0)
+        and _same(stored[0].sum, row.get("sum") or 0.0)
+    )
 
 
 def _checked(hours: Sequence[HourValue]) -> list[HourValue]:
