@@ -13,6 +13,7 @@ PURE_STAGES = [
     "profiles/__init__.py",
     "profiles/sunspec.py",
     "pipeline.py",
+    "ledger.py",
     "modbus.py",
     "cleaning.py",
     "normalization.py",
