@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 import ipaddress
+import math
 import re
 from typing import Any
 
@@ -23,17 +24,31 @@ import voluptuous as vol
 from .const import (
     CONF_ALLOW_CONTROL,
     CONF_BAUDRATE,
+    CONF_CO2_ENTITY,
+    CONF_CO2_EXPORT_AVOIDED,
+    CONF_CO2_FACTOR,
+    CONF_CO2_MODE,
+    CONF_DEMAND_CHARGE,
+    CONF_EXPORT_MODE,
+    CONF_EXPORT_PRICE,
+    CONF_EXPORT_PRICE_ENTITY,
+    CONF_FEE_AMOUNT,
+    CONF_FEE_PERIOD,
+    CONF_IMPORT_PRICE,
     CONF_INVERT_POWER,
     CONF_MAX_GAP,
     CONF_MAX_READ,
     CONF_ON_THRESHOLD,
     CONF_PARITY,
+    CONF_PRICE_ENTITY,
+    CONF_PRICE_MODE,
     CONF_PROFILE,
     CONF_RATED_POWER,
     CONF_ROLE,
     CONF_SERIAL_PORT,
     CONF_STOPBITS,
     CONF_TIMEOUT,
+    CONF_TOU_SCHEDULE,
     CONF_TRANSPORT,
     CONF_UNIT_ID,
     DEFAULT_PORT,
@@ -63,6 +78,16 @@ from .modbus import (
 )
 from .model import DEFAULT_ROLE, DeviceRole, DeviceType
 from .site import DEFAULT_ON_THRESHOLD_W
+from .tariffs import (
+    DEFAULT_CO2_FACTOR,
+    ERROR_ENTITY_NOT_FOUND,
+    ERROR_ENTITY_NOT_NUMERIC,
+    Co2Mode,
+    ExportMode,
+    PriceMode,
+    parse_schedule,
+    problems,
+)
 
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?)+$")
 _NETWORK_TRANSPORTS = [Transport.TCP.value, Transport.RTU_OVER_TCP.value]
@@ -463,16 +488,110 @@ def _roles(entry: ConfigEntry) -> set[DeviceRole]:
     }
 
 
+def _amount(maximum: float, unit: str | None = None) -> vol.All:
+    """A price or factor box: any precision (a step below 0.001 is refused by HA's selector)."""
+    box = selector.NumberSelectorConfig(
+        min=0, max=maximum, step="any", mode=selector.NumberSelectorMode.BOX
+    )
+    if unit is not None:
+        box["unit_of_measurement"] = unit
+    return vol.All(selector.NumberSelector(box), vol.Coerce(float), vol.Range(min=0, max=maximum))
+
+
+def _entity_choice(*domains: str) -> selector.EntitySelector:
+    return selector.EntitySelector(selector.EntitySelectorConfig(domain=list(domains)))
+
+
+# Prices are in HA's currency (the form's description says which); selectors show "/kWh".
+_TARIFF_SCHEMA = vol.Schema(
+    {
+        vol.Required(CONF_PRICE_MODE, default=PriceMode.NONE.value): _choice(
+            [mode.value for mode in PriceMode], CONF_PRICE_MODE
+        ),
+        vol.Optional(CONF_IMPORT_PRICE): _amount(100, "/kWh"),
+        vol.Optional(CONF_TOU_SCHEDULE): selector.TextSelector(
+            selector.TextSelectorConfig(multiline=True)
+        ),
+        vol.Optional(CONF_PRICE_ENTITY): _entity_choice("sensor", "input_number"),
+        vol.Required(CONF_EXPORT_MODE, default=ExportMode.NONE.value): _choice(
+            [mode.value for mode in ExportMode], CONF_EXPORT_MODE
+        ),
+        vol.Optional(CONF_EXPORT_PRICE): _amount(100, "/kWh"),
+        vol.Optional(CONF_EXPORT_PRICE_ENTITY): _entity_choice("sensor", "input_number"),
+        vol.Required(CONF_FEE_AMOUNT, default=0): _amount(100000),
+        vol.Required(CONF_FEE_PERIOD, default="month"): _choice(["day", "month"], CONF_FEE_PERIOD),
+        vol.Required(CONF_DEMAND_CHARGE, default=0): _amount(10000, "/kW"),
+        vol.Required(CONF_CO2_MODE, default=Co2Mode.NONE.value): _choice(
+            [mode.value for mode in Co2Mode], CONF_CO2_MODE
+        ),
+        vol.Required(CONF_CO2_FACTOR, default=DEFAULT_CO2_FACTOR): _amount(2, "kg/kWh"),
+        vol.Optional(CONF_CO2_ENTITY): _entity_choice("sensor", "input_number"),
+        vol.Required(CONF_CO2_EXPORT_AVOIDED, default=False): selector.BooleanSelector(),
+    }
+)
+# The entity each mode reads, checked against the state machine when the form is sent.
+_MODE_ENTITIES = (
+    (CONF_PRICE_MODE, PriceMode.ENTITY.value, CONF_PRICE_ENTITY),
+    (CONF_EXPORT_MODE, ExportMode.ENTITY.value, CONF_EXPORT_PRICE_ENTITY),
+    (CONF_CO2_MODE, Co2Mode.ENTITY.value, CONF_CO2_ENTITY),
+)
+
+
+def _schedule_lines(user_input: Mapping[str, Any], code: str) -> str:
+    """The schedule's line numbers with the shown problem, for the error's {line}."""
+    text = user_input.get(CONF_TOU_SCHEDULE)
+    _, line_problems = parse_schedule(text if isinstance(text, str) else "")
+    return ", ".join(str(line) for line, problem in line_problems if problem == code)
+
+
 class EmsOptionsFlow(OptionsFlow):
-    """Scan interval, time-out and the gateway's request limits."""
+    """Scan interval, time-out and the gateway's request limits; then tariff and CO2."""
+
+    _init_input: dict[str, Any]
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Show the options with the current values filled in."""
         if user_input is not None:
-            return self.async_create_entry(data=user_input)
+            self._init_input = user_input
+            return await self.async_step_tariff()
         return self.async_show_form(
             step_id="init",
             data_schema=self.add_suggested_values_to_schema(
                 _OPTIONS_SCHEMA, self.config_entry.options
             ),
         )
+
+    async def async_step_tariff(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Prices, fees and CO2; stored with the first step's options."""
+        errors: dict[str, str] = {}
+        placeholders = {"currency": self.hass.config.currency, "line": ""}
+        if user_input is not None:
+            errors = problems(user_input)
+            for mode_key, mode, entity_key in _MODE_ENTITIES:
+                if user_input.get(mode_key) == mode and entity_key not in errors:
+                    error = self._entity_error(str(user_input.get(entity_key, "")))
+                    if error is not None:
+                        errors.setdefault(entity_key, error)
+            if CONF_TOU_SCHEDULE in errors:
+                placeholders["line"] = _schedule_lines(user_input, errors[CONF_TOU_SCHEDULE])
+            if not errors:
+                return self.async_create_entry(data={**self._init_input, **user_input})
+        return self.async_show_form(
+            step_id="tariff",
+            data_schema=self.add_suggested_values_to_schema(
+                _TARIFF_SCHEMA, user_input or self.config_entry.options
+            ),
+            errors=errors,
+            description_placeholders=placeholders,
+        )
+
+    def _entity_error(self, entity_id: str) -> str | None:
+        """The entity must exist and hold a number now (a price, or an intensity in g/kWh)."""
+        state = self.hass.states.get(entity_id)
+        if state is None:
+            return ERROR_ENTITY_NOT_FOUND
+        try:
+            value = float(state.state)
+        except ValueError:
+            return ERROR_ENTITY_NOT_NUMERIC
+        return None if math.isfinite(value) else ERROR_ENTITY_NOT_NUMERIC

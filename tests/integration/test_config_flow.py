@@ -370,6 +370,8 @@ async def test_options_flow(hass: HomeAssistant, init_integration: MockConfigEnt
     result = await hass.config_entries.options.async_configure(
         result["flow_id"], {"scan_interval": 5, "timeout": 1.5, "max_read": 32, "max_gap": 4}
     )
+    assert result["step_id"] == "tariff"
+    result = await hass.config_entries.options.async_configure(result["flow_id"], {})
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()
     coordinator = init_integration.runtime_data.coordinator
