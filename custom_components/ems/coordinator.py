@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 import logging
+import math
 import time
 from typing import Any
 
@@ -14,9 +15,11 @@ from homeassistant.helpers.storage import Store
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
 
+from .aggregation import Emissions, Tariff
 from .battery import FAILURES_BEFORE_REPAIR, BatteryControl, WriteFailedError
 from .const import CONF_UNIT_ID, DOMAIN, SLOW_POLL_EVERY, SUBENTRY_DEVICE
 from .control import MAX_REVERT_S
+from .ledger import EnergyLedger
 from .modbus import (
     ModbusErrorKind,
     ModbusHub,
@@ -27,9 +30,18 @@ from .modbus import (
     build_read_plan,
     read_plan,
 )
-from .model import CycleStats, Device, DeviceState, PollGroup, SiteSnapshot
+from .model import CycleStats, Device, DeviceState, PollGroup, SiteSnapshot, SiteState
 from .pipeline import SitePipeline
 from .repairs import clear_write_failed_issue, raise_write_failed_issue
+from .statistics import async_publish_hours
+from .tariffs import (
+    CONF_CO2_ENTITY,
+    CONF_EXPORT_PRICE_ENTITY,
+    CONF_PRICE_ENTITY,
+    TariffOptionsError,
+    emissions_from_options,
+    tariff_from_options,
+)
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -38,6 +50,8 @@ STORAGE_VERSION = 1
 # Counter baselines are written at most this often; a restart loses less than one interval
 # of bookkeeping, never energy (the counters themselves live in the devices).
 SAVE_DELAY_S = 60
+# Entity samples older than this no longer price anything (the ledger re-prices 2 days).
+SAMPLES_KEPT_S = 48 * 3600
 
 
 @dataclass(kw_only=True, slots=True)
@@ -91,6 +105,10 @@ class EmsCoordinator(DataUpdateCoordinator[SiteSnapshot]):
         # The device reverts by itself if ems falls silent for three cycles (at least a minute).
         revert_s = min(MAX_REVERT_S, max(60, round(3 * scan_interval.total_seconds())))
         self.control = BatteryControl(hub=hub, devices=self.devices, revert_s=revert_s)
+        self.ledger = EnergyLedger(tz=dt_util.get_default_time_zone())
+        # Prices and intensities sampled from entities: option key -> {epoch: value}.
+        self._samples: dict[str, dict[float, float]] = {}
+        self._tariff_problem: str | None = None
 
     def devices_by_subentry(self, entry: EmsConfigEntry) -> dict[str, Device]:
         """Each device with the id of the subentry that configures it."""
@@ -123,13 +141,18 @@ class EmsCoordinator(DataUpdateCoordinator[SiteSnapshot]):
         if isinstance(data, dict):
             self.pipeline.restore(data)
             self.control.restore(data.get("control"))
+            self.ledger.restore(data.get("ledger"))
 
     async def async_persist(self) -> None:
         """Write the pipeline's state now (on unload)."""
         await self.store.async_save(self._state_dict())
 
     def _state_dict(self) -> dict[str, Any]:
-        return {**self.pipeline.state_dict(), "control": self.control.state_dict()}
+        return {
+            **self.pipeline.state_dict(),
+            "control": self.control.state_dict(),
+            "ledger": self.ledger.state_dict(),
+        }
 
     @property
     def read_plan(self) -> list[ReadBlock]:
@@ -195,6 +218,7 @@ class EmsCoordinator(DataUpdateCoordinator[SiteSnapshot]):
         self.store.async_delay_save(self._state_dict, SAVE_DELAY_S)
         if self.allow_control:
             await self._steer(states, image, site.power_w["grid"])
+        self._book(site)
         for device in self.devices.values():
             self._log_transition(device, online=states[device.id].online)
         stats = CycleStats(
@@ -209,7 +233,66 @@ class EmsCoordinator(DataUpdateCoordinator[SiteSnapshot]):
             stats=stats,
             site=site,
             rejections={d: self.pipeline.rejections_of(d) for d in self.devices},
+            today=self.ledger.totals_since(_local_start(timestamp, month=False)),
+            month=self.ledger.totals_since(_local_start(timestamp, month=True)),
         )
+
+    def _book(self, site: SiteState) -> None:
+        """Add the site's counters to the ledger; hand ended hours to the statistics."""
+        now = time.time()
+        self._sample_entities(now)
+        if not self.ledger.add(now, site.energy_kwh):
+            return
+        tariff, emissions = self.pricing()
+        if changed := self.ledger.settle(tariff, emissions):
+            self.config_entry.async_create_background_task(
+                self.hass,
+                async_publish_hours(self.hass, self.config_entry, changed),
+                name=f"{DOMAIN} statistics {self.config_entry.entry_id}",
+            )
+
+    def pricing(self) -> tuple[Tariff | None, Emissions | None]:
+        """The tariff and CO2 accounting of the hub's options, with the entity samples so far.
+
+        Options the flow refused cannot be stored; a hand-edited store that fails is logged
+        and books energy only, rather than inventing a cost.
+        """
+        options = self.config_entry.options
+        try:
+            tariff = tariff_from_options(
+                options,
+                currency=self.hass.config.currency,
+                import_prices=self._samples.get(CONF_PRICE_ENTITY),
+                export_prices=self._samples.get(CONF_EXPORT_PRICE_ENTITY),
+            )
+            emissions = emissions_from_options(
+                options, intensity=self._samples.get(CONF_CO2_ENTITY)
+            )
+        except TariffOptionsError as err:
+            problem = str(err)
+        else:
+            return tariff, emissions
+        if problem != self._tariff_problem:
+            self._tariff_problem = problem
+            _LOGGER.error("The tariff options of %s are not usable: %s", self.name, problem)
+        return None, None
+
+    def _sample_entities(self, now: float) -> None:
+        """Keep each price or intensity entity's value when it changes (it holds until then)."""
+        for key in (CONF_PRICE_ENTITY, CONF_EXPORT_PRICE_ENTITY, CONF_CO2_ENTITY):
+            entity_id = self.config_entry.options.get(key)
+            state = self.hass.states.get(entity_id) if entity_id else None
+            try:
+                value = float(state.state) if state is not None else math.nan
+            except ValueError:
+                continue
+            if not math.isfinite(value):
+                continue
+            series = self._samples.setdefault(key, {})
+            if not series or series[max(series)] != value:
+                series[now] = value
+            for stale in [t for t in series if t < now - SAMPLES_KEPT_S]:
+                del series[stale]
 
     async def async_apply_control(self, device: Device) -> None:
         """Apply a new command now, on the latest readings, instead of at the next cycle.
@@ -251,3 +334,10 @@ class EmsCoordinator(DataUpdateCoordinator[SiteSnapshot]):
 def _overlay(image: RegisterImage, update: RegisterImage) -> None:
     for key, table in update.items():
         image.setdefault(key, {}).update(table)
+
+
+def _local_start(moment: datetime, *, month: bool) -> float:
+    """Start of the local day (or month) that `moment` falls in, as epoch seconds."""
+    local = dt_util.as_local(moment)
+    start = local.replace(day=1) if month else local
+    return dt_util.start_of_local_day(start).timestamp()

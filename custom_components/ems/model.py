@@ -9,6 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .ledger import Totals
 
 
 class DeviceType(StrEnum):
@@ -266,3 +270,6 @@ class SiteSnapshot:
     site: SiteState | None = None
     # Rejected readings per device and reason, since the hub started.
     rejections: dict[str, dict[str, int]] = field(default_factory=dict)
+    # The site's books for the local day and month so far (ledger.py).
+    today: Totals | None = None
+    month: Totals | None = None

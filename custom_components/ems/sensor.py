@@ -18,6 +18,7 @@ from homeassistant.const import (
     PERCENTAGE,
     EntityCategory,
     UnitOfEnergy,
+    UnitOfMass,
     UnitOfPower,
     UnitOfTime,
 )
@@ -29,6 +30,7 @@ from homeassistant.util import dt as dt_util
 from .control import BatteryMode
 from .coordinator import EmsConfigEntry, EmsCoordinator
 from .entity import EmsEntity
+from .ledger import Totals
 from .model import ChannelKind, Device, DeviceRole, SiteSnapshot, SiteState
 from .normalization import canonical_unit
 from .pipeline import DERIVED_CHANNELS, derived_keys
@@ -239,6 +241,72 @@ def _site_share(key: str, value: Callable[[SiteState], float | None]) -> EmsSens
     )
 
 
+@dataclass(frozen=True, kw_only=True)
+class EmsBookSensorEntityDescription(EmsSensorEntityDescription):
+    """A total of the site's books over the local day or month (resets at its start)."""
+
+    month: bool = False
+    monetary: bool = False
+
+
+def _book(
+    key: str, amount: Callable[[Totals], float | None], *, month: bool, **kwargs: Any
+) -> EmsBookSensorEntityDescription:
+    def value(snapshot: SiteSnapshot) -> float | None:
+        totals = snapshot.month if month else snapshot.today
+        return None if totals is None else _rounded(amount(totals))
+
+    return EmsBookSensorEntityDescription(
+        key=f"{key}_{'month' if month else 'today'}",
+        translation_key=f"{key}_{'month' if month else 'today'}",
+        state_class=SensorStateClass.TOTAL,
+        month=month,
+        value_fn=value,
+        **kwargs,
+    )
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 6) + 0.0
+
+
+def _book_pair(
+    key: str, amount: Callable[[Totals], float | None], **kwargs: Any
+) -> tuple[EmsBookSensorEntityDescription, ...]:
+    return tuple(_book(key, amount, month=month, **kwargs) for month in (False, True))
+
+
+_ENERGY_BOOK = {
+    "native_unit_of_measurement": UnitOfEnergy.KILO_WATT_HOUR,
+    "device_class": SensorDeviceClass.ENERGY,
+    "suggested_display_precision": 2,
+}
+_MONEY_BOOK = {"device_class": SensorDeviceClass.MONETARY, "monetary": True,
+               "suggested_display_precision": 2}  # fmt: skip
+_CO2_BOOK = {"native_unit_of_measurement": UnitOfMass.KILOGRAMS, "suggested_display_precision": 2}
+
+BOOK_SENSORS: tuple[EmsBookSensorEntityDescription, ...] = (
+    *_book_pair("grid_import", lambda t: t.energy_kwh["grid_import"], **_ENERGY_BOOK),
+    *_book_pair("grid_export", lambda t: t.energy_kwh["grid_export"], **_ENERGY_BOOK),
+    *_book_pair("production", lambda t: t.energy_kwh["production"], **_ENERGY_BOOK),
+    *_book_pair("consumption", lambda t: t.energy_kwh["consumption"], **_ENERGY_BOOK),
+    *_book_pair("import_cost", lambda t: t.cost, **_MONEY_BOOK),
+    *_book_pair("export_compensation", lambda t: t.compensation, **_MONEY_BOOK),
+    *_book_pair("net_cost", lambda t: t.net_cost, **_MONEY_BOOK),
+    *_book_pair("co2", lambda t: t.co2_kg, **_CO2_BOOK),
+    *_book_pair("co2_avoided", lambda t: t.co2_avoided_kg, **_CO2_BOOK),
+)
+PEAK_DEMAND_MONTH = EmsSensorEntityDescription(
+    key="peak_demand_month",
+    translation_key="peak_demand_month",
+    native_unit_of_measurement=UnitOfPower.KILO_WATT,
+    device_class=SensorDeviceClass.POWER,
+    state_class=SensorStateClass.MEASUREMENT,
+    suggested_display_precision=2,
+    value_fn=lambda snapshot: snapshot.month.peak_demand_kw if snapshot.month else None,
+)
+
+
 SITE_SENSORS: tuple[EmsSensorEntityDescription, ...] = (
     _site_power("grid_power", "grid"),
     _site_power("production_power", "production"),
@@ -248,6 +316,7 @@ SITE_SENSORS: tuple[EmsSensorEntityDescription, ...] = (
     _site_share("self_sufficiency", lambda site: site.self_sufficiency_pct),
     _site_share("self_consumption", lambda site: site.self_consumption_pct),
     *(_site_energy(series) for series in ENERGY_SERIES),
+    PEAK_DEMAND_MONTH,
 )
 
 
@@ -309,6 +378,9 @@ async def async_setup_entry(
     async_add_entities(
         EmsSensor(coordinator, description, site=True) for description in SITE_SENSORS
     )
+    async_add_entities(
+        EmsBookSensor(coordinator, description, site=True) for description in BOOK_SENSORS
+    )
     for subentry_id, device in coordinator.devices_by_subentry(entry).items():
         async_add_entities(
             (EmsSensor(coordinator, d, device) for d in _device_descriptions(device)),
@@ -337,3 +409,23 @@ class EmsSensor(EmsEntity, SensorEntity):
         if self.entity_description.attributes_fn is None:
             return None
         return self.entity_description.attributes_fn(self.coordinator.data)
+
+
+class EmsBookSensor(EmsSensor):
+    """A day or month total of the site's books, in HA's currency for money."""
+
+    entity_description: EmsBookSensorEntityDescription
+
+    @property
+    def native_unit_of_measurement(self) -> str | None:
+        """Money is in the currency Home Assistant is configured with."""
+        if self.entity_description.monetary:
+            return self.hass.config.currency
+        return super().native_unit_of_measurement
+
+    @property
+    def last_reset(self) -> datetime:
+        """The start of the local day or month the total runs over."""
+        now = dt_util.now()
+        start = now.replace(day=1) if self.entity_description.month else now
+        return dt_util.start_of_local_day(start)

@@ -47,15 +47,17 @@ from homeassistant.components.recorder.statistics import (
     statistics_during_period,
     valid_statistic_id,
 )
+from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import UnitOfEnergy, UnitOfMass
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.recorder import get_instance
-from homeassistant.util import slugify
+from homeassistant.util import dt as dt_util, slugify
 from homeassistant.util.hass_dict import HassKey
 from homeassistant.util.unit_conversion import EnergyConverter
 
 from .aggregation import Aggregate, Period
 from .const import DOMAIN
+from .ledger import LedgerHour
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -413,3 +415,33 @@ def hour_values(
         start = aggregate.start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
         totals[start] = totals.get(start, 0.0) + value
     return [HourValue(start, value) for start, value in sorted(totals.items())]
+
+
+ENERGY_SERIES_OF_LEDGER = (
+    "grid_import",
+    "grid_export",
+    "production",
+    "consumption",
+    "battery_charge",
+    "battery_discharge",
+)
+
+
+async def async_publish_hours(
+    hass: HomeAssistant, entry: ConfigEntry, hours: Sequence[LedgerHour]
+) -> None:
+    """Publish the ledger's new or changed hours of one hub as its `ems:` series."""
+    series: dict[str, list[HourValue]] = {}
+
+    def add(name: str, start: float, value: float | None) -> None:
+        if value is not None:
+            series.setdefault(name, []).append(HourValue(dt_util.utc_from_timestamp(start), value))
+
+    for hour in sorted(hours, key=lambda item: item.start_ts):
+        for name in ENERGY_SERIES_OF_LEDGER:
+            add(name, hour.start_ts, hour.energy_kwh.get(name))
+        add("import_cost", hour.start_ts, hour.cost)
+        add("export_compensation", hour.start_ts, hour.compensation)
+        add("co2", hour.start_ts, hour.co2_kg)
+        add("co2_avoided", hour.start_ts, hour.co2_avoided_kg)
+    await async_publish(hass, entry.entry_id, entry.title, series)

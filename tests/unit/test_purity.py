@@ -20,6 +20,7 @@ PURE_STAGES = [
     "site.py",
     "control.py",
     "aggregation.py",
+    "tariffs.py",
 ]
 
 

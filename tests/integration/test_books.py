@@ -1,0 +1,106 @@
+"""The site's books in Home Assistant: day and month totals, and hourly `ems:` statistics."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from freezegun import freeze_time
+from freezegun.api import TickingDateTimeFactory
+from homeassistant.components.recorder.statistics import list_statistic_ids
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.recorder import get_instance
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.components.recorder.common import (
+    async_wait_recording_done,
+)
+
+from simulator import SiteConfig, SiteSimulator
+
+from .conftest import device_subentry
+
+START = datetime(2026, 1, 15, 1, 30, tzinfo=UTC)
+PRICED = {"price_mode": "flat", "import_price": 0.30, "co2_mode": "factor", "co2_factor": 0.4}
+
+
+async def test_hours_are_booked_and_published(hass: HomeAssistant, socket_enabled: None) -> None:
+    """Across an hour boundary the import is booked per hour and published as statistics."""
+    site = SiteSimulator(SiteConfig(start=START, initial_soc=0.0))
+    await site.start(host="127.0.0.1", port=0)
+    try:
+        with freeze_time(START, tick=True) as clock:
+            await _run(hass, site, clock)
+    finally:
+        await site.stop()
+
+
+async def _run(hass: HomeAssistant, site: SiteSimulator, clock: TickingDateTimeFactory) -> None:
+    entry = MockConfigEntry(
+        domain="ems",
+        version=2,
+        title="hub",
+        unique_id=f"127.0.0.1:{site.port}",
+        data={"host": "127.0.0.1", "port": site.port},
+        subentries_data=[device_subentry(1, "eastron_sdm630", "grid", "Grid meter")],
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    coordinator = entry.runtime_data.coordinator
+    truth_start = site.truth.grid_import_kwh
+    for _ in range(45):
+        site.advance(60)
+        clock.tick(timedelta(seconds=60))
+        await coordinator.async_refresh()
+        await hass.async_block_till_done()
+    await async_wait_recording_done(hass)
+
+    imported = site.truth.grid_import_kwh - truth_start
+    today = float(hass.states.get("sensor.site_grid_import_today").state)
+    assert today == pytest.approx(imported, rel=0.02)
+    assert hass.states.get("sensor.site_import_cost_today").state == "unknown"  # no tariff
+
+    ids = await get_instance(hass).async_add_executor_job(list_statistic_ids, hass)
+    ours = {item["statistic_id"]: item for item in ids if item["source"] == "ems"}
+    series = f"ems:{entry.entry_id.lower()}_grid_import"
+    assert series in ours
+    assert ours[series]["has_sum"] is True
+    assert ours[series]["statistics_unit_of_measurement"] == "kWh"
+
+
+async def test_books_are_priced_with_the_tariff(hass: HomeAssistant, socket_enabled: None) -> None:
+    """A flat tariff and a CO2 factor from the options price today's import."""
+    site = SiteSimulator(SiteConfig(start=START, initial_soc=0.0))
+    await site.start(host="127.0.0.1", port=0)
+    try:
+        with freeze_time(START, tick=True) as clock:
+            await _priced(hass, site, clock)
+    finally:
+        await site.stop()
+
+
+async def _priced(hass: HomeAssistant, site: SiteSimulator, clock: TickingDateTimeFactory) -> None:
+    entry = MockConfigEntry(
+        domain="ems",
+        version=2,
+        title="hub",
+        unique_id=f"127.0.0.1:{site.port}",
+        data={"host": "127.0.0.1", "port": site.port},
+        options=PRICED,
+        subentries_data=[device_subentry(1, "eastron_sdm630", "grid", "Grid meter")],
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    coordinator = entry.runtime_data.coordinator
+    for _ in range(20):
+        site.advance(60)
+        clock.tick(timedelta(seconds=60))
+        await coordinator.async_refresh()
+        await hass.async_block_till_done()
+    energy = float(hass.states.get("sensor.site_grid_import_today").state)
+    cost = hass.states.get("sensor.site_import_cost_today")
+    assert float(cost.state) == pytest.approx(energy * 0.30, rel=1e-3)
+    assert cost.attributes["unit_of_measurement"] == hass.config.currency
+    co2 = float(hass.states.get("sensor.site_co2_emissions_today").state)
+    assert co2 == pytest.approx(energy * 0.4, rel=1e-3)
