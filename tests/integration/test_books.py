@@ -6,7 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 from freezegun import freeze_time
 from freezegun.api import TickingDateTimeFactory
-from homeassistant.components.recorder.statistics import list_statistic_ids
+from homeassistant.components.recorder.statistics import (
+    list_statistic_ids,
+    statistics_during_period,
+)
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.recorder import get_instance
 import pytest
@@ -104,3 +107,73 @@ async def _priced(hass: HomeAssistant, site: SiteSimulator, clock: TickingDateTi
     assert cost.attributes["unit_of_measurement"] == hass.config.currency
     co2 = float(hass.states.get("sensor.site_co2_emissions_today").state)
     assert co2 == pytest.approx(energy * 0.4, rel=1e-3)
+
+
+async def test_restart_mid_hour_counts_nothing_twice(
+    hass: HomeAssistant, socket_enabled: None
+) -> None:
+    """Reloading the hub in the middle of an hour: the hour is booked once, with all of it
+    (the site counter carries on from its stored state, the ledger from its samples)."""
+    site = SiteSimulator(SiteConfig(start=START, initial_soc=0.0))
+    await site.start(host="127.0.0.1", port=0)
+    try:
+        with freeze_time(START, tick=True) as clock:
+            await _restart(hass, site, clock)
+    finally:
+        await site.stop()
+
+
+async def _restart(hass: HomeAssistant, site: SiteSimulator, clock: TickingDateTimeFactory) -> None:
+    entry = MockConfigEntry(
+        domain="ems",
+        version=2,
+        title="hub",
+        unique_id=f"127.0.0.1:{site.port}",
+        data={"host": "127.0.0.1", "port": site.port},
+        subentries_data=[device_subentry(1, "eastron_sdm630", "grid", "Grid meter")],
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    truth = {}
+    for minute in range(100):
+        if minute == 50:  # 02:20, in the middle of the 02:00 hour
+            assert await hass.config_entries.async_reload(entry.entry_id)
+            await hass.async_block_till_done()
+        site.advance(60)
+        clock.tick(timedelta(seconds=60))
+        await entry.runtime_data.coordinator.async_refresh()
+        await hass.async_block_till_done()
+        # The site's own integrated counter: what the books must neither lose nor repeat.
+        snapshot = entry.runtime_data.coordinator.data
+        assert snapshot.site is not None
+        truth[datetime.now(UTC)] = snapshot.site.energy_kwh["grid_import"]
+    await async_wait_recording_done(hass)
+
+    ledger = entry.runtime_data.coordinator.ledger
+    hour = datetime(2026, 1, 15, 2, tzinfo=UTC)
+    booked = ledger.hours[hour.timestamp()].energy_kwh["grid_import"]
+    expected = _at(truth, hour + timedelta(hours=1)) - _at(truth, hour)
+    assert booked == pytest.approx(expected, rel=1e-3)  # sample clocks differ by ms
+    stats = await get_instance(hass).async_add_executor_job(
+        statistics_during_period,
+        hass,
+        hour,
+        hour + timedelta(hours=1),
+        {f"ems:{entry.entry_id.lower()}_grid_import"},
+        "hour",
+        None,
+        {"state"},
+    )
+    (row,) = stats[f"ems:{entry.entry_id.lower()}_grid_import"]
+    assert row["state"] == pytest.approx(booked)
+
+
+def _at(series: dict[datetime, float], moment: datetime) -> float:
+    """The counter at a moment, interpolated between the samples around it."""
+    before = max(t for t in series if t <= moment)
+    after = min(t for t in series if t >= moment)
+    if after == before:
+        return series[before]
+    share = (moment - before) / (after - before)
+    return series[before] + share * (series[after] - series[before])
