@@ -96,8 +96,11 @@ class EnergyLedger:
     running: LedgerHour | None = None
 
     def add(self, epoch: float, energies: Mapping[str, float]) -> bool:
-        """Keep a sample a minute; True when the sample is kept."""
-        if self.timestamps and epoch - self.timestamps[-1] < SAMPLE_EVERY_S:
+        """Keep the first sample of each wall-clock minute; True when it is kept.
+
+        Minutes, not 60 s since the last sample: cycle jitter must not skip every other one.
+        """
+        if self.timestamps and epoch // SAMPLE_EVERY_S <= self.timestamps[-1] // SAMPLE_EVERY_S:
             return False
         if any(not math.isfinite(energies.get(k, math.nan)) for k in SERIES_ROLES):
             return False

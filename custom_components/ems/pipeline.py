@@ -94,6 +94,108 @@ def _site_input(device: Device, values: Mapping[str, float | None]) -> SiteInput
     )
 
 
+# Which counter of a device measures which site series, by role and type. A meter's own
+# counter is exact; integrating sampled power misses what happens between two cycles.
+_GRID_COUNTERS: Final = {"grid_import": "EnergyImport", "grid_export": "EnergyExport"}
+_SITE_COUNTERS: Final[Mapping[tuple[DeviceRole, DeviceType], Mapping[str, str]]] = {
+    (DeviceRole.GRID, DeviceType.METER): _GRID_COUNTERS,
+    (DeviceRole.GRID, DeviceType.GRID): _GRID_COUNTERS,
+    (DeviceRole.PRODUCTION, DeviceType.INVERTER): {"production": "EnergyGenerated"},
+    # A meter on the PV output counts what flows out of the metered circuit as export.
+    (DeviceRole.PRODUCTION, DeviceType.METER): {"production": "EnergyExport"},
+    (DeviceRole.BATTERY, DeviceType.BATTERY): {
+        "battery_charge": "EnergyCharged",
+        "battery_discharge": "EnergyDischarged",
+    },
+}  # fmt: skip
+# A device installed the other way round counts import as export and back.
+_INVERTED: Final = {"EnergyImport": "EnergyExport", "EnergyExport": "EnergyImport"}
+_METERED_SERIES: Final = (
+    "grid_import", "grid_export", "production", "battery_charge", "battery_discharge"
+)  # fmt: skip
+
+
+@dataclass(kw_only=True)
+class MeteredTotals:
+    """The site's energy series, advanced by the devices' own counters where they have them.
+
+    A series falls back to the integrated power for a cycle when any of its devices has no
+    usable counter. Consumption follows from the balance of the others. Flows stay integrated.
+    """
+
+    totals: dict[str, float] = field(default_factory=dict)
+    last_counters: dict[str, float] = field(default_factory=dict)
+    last_integrated: dict[str, float] = field(default_factory=dict)
+
+    def update(
+        self,
+        devices: Iterable[Device],
+        values: Mapping[str, Mapping[str, float | None]],
+        integrated: Mapping[str, float],
+    ) -> dict[str, float]:
+        """This cycle's totals: the integrated ones, with metered series replaced."""
+        counters = _site_counters(devices, values)
+        deltas = {
+            series: self._delta(series, counters.get(series), integrated[series])
+            for series in _METERED_SERIES
+        }
+        consumption = (
+            deltas["grid_import"] - deltas["grid_export"] + deltas["production"]
+            + deltas["battery_discharge"] - deltas["battery_charge"]
+        )  # fmt: skip
+        deltas["consumption"] = max(consumption, 0.0)
+        for series, delta in deltas.items():
+            self.totals[series] = self.totals.get(series, integrated[series]) + delta
+        return {**integrated, **{s: self.totals[s] for s in deltas}}
+
+    def _delta(self, series: str, counter: float | None, integrated: float) -> float:
+        previous_counter = self.last_counters.pop(series, None)
+        previous_integrated = self.last_integrated.get(series, integrated)
+        self.last_integrated[series] = integrated
+        if counter is not None:
+            self.last_counters[series] = counter
+            if previous_counter is not None and counter >= previous_counter:
+                return counter - previous_counter
+        return max(integrated - previous_integrated, 0.0)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Totals survive a restart; the counters' last values too, so no step is lost."""
+        return {"totals": dict(self.totals), "counters": dict(self.last_counters),
+                "integrated": dict(self.last_integrated)}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, data: object) -> MeteredTotals:
+        """Resume; anything unreadable starts afresh (from the integrated totals)."""
+        if not isinstance(data, Mapping):
+            return cls()
+        try:
+            return cls(
+                totals={str(k): float(v) for k, v in data["totals"].items()},
+                last_counters={str(k): float(v) for k, v in data["counters"].items()},
+                last_integrated={str(k): float(v) for k, v in data["integrated"].items()},
+            )
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return cls()
+
+
+def _site_counters(
+    devices: Iterable[Device], values: Mapping[str, Mapping[str, float | None]]
+) -> dict[str, float]:
+    """The summed counters per site series, only where every device of it has one."""
+    sums: dict[str, float] = {}
+    missing: set[str] = set()
+    for device in devices:
+        mapping = _SITE_COUNTERS.get((device.role, device.profile.device_type), {})
+        for series, key in mapping.items():
+            channel = _INVERTED.get(key, key) if device.invert_power else key
+            value = values[device.id].get(channel)
+            if value is None:
+                missing.add(series)
+            else:
+                sums[series] = sums.get(series, 0.0) + value
+    return {series: total for series, total in sums.items() if series not in missing}
+
+
 @dataclass(kw_only=True, slots=True)
 class _Held:
     cycle: int
@@ -115,6 +217,7 @@ class SitePipeline:
     _device_energy: dict[str, DeviceEnergyAccumulator] = field(default_factory=dict)
     _loads: dict[str, LoadTracker] = field(default_factory=dict)
     _site: SiteAccumulator = field(default_factory=SiteAccumulator)
+    _metered: MeteredTotals = field(default_factory=MeteredTotals)
 
     def process(
         self, image: RegisterImage, timestamp: datetime, month_key: str | None = None
@@ -234,6 +337,7 @@ class SitePipeline:
         power = site_power(inputs)
         flows = split_flows(power)
         energies = self._site.update(power, flows, epoch)
+        totals = self._metered.update(self.devices.values(), values, energies.totals())
         return SiteState(
             power_w={
                 "grid": _tidy(power.grid_w, POWER_DECIMALS),
@@ -246,7 +350,7 @@ class SitePipeline:
             else None,
             self_sufficiency_pct=_tidy(flows.self_sufficiency_pct, 2) if flows else None,
             self_consumption_pct=_tidy(flows.self_consumption_pct, 2) if flows else None,
-            energy_kwh={k: _tidy(v, ENERGY_DECIMALS) for k, v in energies.totals().items()},
+            energy_kwh={k: _tidy(v, ENERGY_DECIMALS) for k, v in totals.items()},
             estimated=energies.estimated,
         )
 
@@ -271,6 +375,7 @@ class SitePipeline:
             "device_energy": {d: acc.as_dict() for d, acc in self._device_energy.items()},
             "loads": {d: tracker.as_dict() for d, tracker in self._loads.items()},
             "site": self._site.as_dict(),
+            "metered": self._metered.as_dict(),
         }
 
     def restore(self, data: Mapping[str, Any]) -> None:
@@ -289,6 +394,7 @@ class SitePipeline:
             if (device := self.devices.get(device_id)) is not None:
                 self._loads[device_id] = LoadTracker.from_dict(saved, device.on_threshold_w)
         self._site = SiteAccumulator.from_dict(data.get("site"))
+        self._metered = MeteredTotals.from_dict(data.get("metered"))
 
 
 @overload
