@@ -33,20 +33,3 @@ DEFAULT_UNIT_ID: Final = 1
 DEFAULT_SCAN_INTERVAL: Final = timedelta(seconds=10)
 # Identity and ratings change only when a device is replaced.
 SLOW_POLL_EVERY: Final = 60
-
-# Tariff and CO2 options (the same strings as in tariffs.py, which is pure and cannot import
-# this module; tests/unit/test_tariffs.py keeps them equal).
-CONF_PRICE_MODE: Final = "price_mode"
-CONF_IMPORT_PRICE: Final = "import_price"
-CONF_TOU_SCHEDULE: Final = "tou_schedule"
-CONF_PRICE_ENTITY: Final = "price_entity"
-CONF_EXPORT_MODE: Final = "export_mode"
-CONF_EXPORT_PRICE: Final = "export_price"
-CONF_EXPORT_PRICE_ENTITY: Final = "export_price_entity"
-CONF_FEE_AMOUNT: Final = "fee_amount"
-CONF_FEE_PERIOD: Final = "fee_period"
-CONF_DEMAND_CHARGE: Final = "demand_charge"
-CONF_CO2_MODE: Final = "co2_mode"
-CONF_CO2_FACTOR: Final = "co2_factor"
-CONF_CO2_ENTITY: Final = "co2_entity"
-CONF_CO2_EXPORT_AVOIDED: Final = "co2_export_avoided"

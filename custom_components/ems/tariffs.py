@@ -55,7 +55,7 @@ from .aggregation import (
     validate_tariff,
 )
 
-# Option keys (the same strings as the CONF_* constants in const.py).
+# The hub options this module reads; the flow imports them from here.
 CONF_PRICE_MODE: Final = "price_mode"
 CONF_IMPORT_PRICE: Final = "import_price"
 CONF_TOU_SCHEDULE: Final = "tou_schedule"

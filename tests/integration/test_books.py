@@ -38,17 +38,7 @@ async def test_hours_are_booked_and_published(hass: HomeAssistant, socket_enable
 
 
 async def _run(hass: HomeAssistant, site: SiteSimulator, clock: TickingDateTimeFactory) -> None:
-    entry = MockConfigEntry(
-        domain="ems",
-        version=2,
-        title="hub",
-        unique_id=f"127.0.0.1:{site.port}",
-        data={"host": "127.0.0.1", "port": site.port},
-        subentries_data=[device_subentry(1, "eastron_sdm630", "grid", "Grid meter")],
-    )
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
+    entry = await _setup(hass, site)
     coordinator = entry.runtime_data.coordinator
     truth_start = site.truth.grid_import_kwh
     for _ in range(45):
@@ -83,18 +73,7 @@ async def test_books_are_priced_with_the_tariff(hass: HomeAssistant, socket_enab
 
 
 async def _priced(hass: HomeAssistant, site: SiteSimulator, clock: TickingDateTimeFactory) -> None:
-    entry = MockConfigEntry(
-        domain="ems",
-        version=2,
-        title="hub",
-        unique_id=f"127.0.0.1:{site.port}",
-        data={"host": "127.0.0.1", "port": site.port},
-        options=PRICED,
-        subentries_data=[device_subentry(1, "eastron_sdm630", "grid", "Grid meter")],
-    )
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
+    entry = await _setup(hass, site, PRICED)
     coordinator = entry.runtime_data.coordinator
     for _ in range(20):
         site.advance(60)
@@ -124,17 +103,7 @@ async def test_restart_mid_hour_counts_nothing_twice(
 
 
 async def _restart(hass: HomeAssistant, site: SiteSimulator, clock: TickingDateTimeFactory) -> None:
-    entry = MockConfigEntry(
-        domain="ems",
-        version=2,
-        title="hub",
-        unique_id=f"127.0.0.1:{site.port}",
-        data={"host": "127.0.0.1", "port": site.port},
-        subentries_data=[device_subentry(1, "eastron_sdm630", "grid", "Grid meter")],
-    )
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
+    entry = await _setup(hass, site)
     truth = {}
     for minute in range(100):
         if minute == 50:  # 02:20, in the middle of the 02:00 hour
@@ -177,3 +146,22 @@ def _at(series: dict[datetime, float], moment: datetime) -> float:
         return series[before]
     share = (moment - before) / (after - before)
     return series[before] + share * (series[after] - series[before])
+
+
+async def _setup(
+    hass: HomeAssistant, site: SiteSimulator, options: dict[str, object] | None = None
+) -> MockConfigEntry:
+    """The hub with the grid meter, optionally with tariff options, set up."""
+    entry = MockConfigEntry(
+        domain="ems",
+        version=2,
+        title="hub",
+        unique_id=f"127.0.0.1:{site.port}",
+        data={"host": "127.0.0.1", "port": site.port},
+        options=options or {},
+        subentries_data=[device_subentry(1, "eastron_sdm630", "grid", "Grid meter")],
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    return entry

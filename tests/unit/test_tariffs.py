@@ -8,7 +8,6 @@ from typing import Any
 from hypothesis import given, settings, strategies as st
 import pytest
 
-from custom_components.ems import const, tariffs
 from custom_components.ems.aggregation import (
     ALL_MONTHS,
     Co2Factor,
@@ -33,14 +32,6 @@ from custom_components.ems.tariffs import (
 )
 
 WINTER = frozenset({10, 11, 12, 1, 2, 3})
-
-
-def test_option_keys_match_const() -> None:
-    """tariffs.py (pure) repeats the option keys; they must equal const.py's."""
-    keys = [name for name in dir(tariffs) if name.startswith("CONF_")]
-    assert len(keys) == 14
-    for name in keys:
-        assert getattr(const, name) == getattr(tariffs, name), name
 
 
 def test_parse_schedule_good_lines_comments_and_blanks() -> None:
