@@ -42,6 +42,21 @@ EMS_OPTIONS: dict[str, Any] = {
     "max_gap": 16,
     "allow_control": True,
 }
+# The demo's tariff (the options flow's second step): a time-of-use import price, a flat
+# export price, a monthly fee and a fixed CO2 factor.
+EMS_TARIFF: dict[str, Any] = {
+    "price_mode": "time_of_use",
+    "import_price": 0.32,
+    "tou_schedule": "all 22:00-06:00 0.24\nweekday 17:00-20:00 0.41",
+    "export_mode": "flat",
+    "export_price": 0.08,
+    "fee_amount": 12.0,
+    "fee_period": "month",
+    "demand_charge": 0,
+    "co2_mode": "factor",
+    "co2_factor": 0.38,
+    "co2_export_avoided": True,
+}
 # Further devices of the simulated site, each added through the device subentry flow.
 EMS_DEVICE_STEPS: list[list[dict[str, Any]]] = [
     [{"unit_id": 2}, {"profile": "sunspec", "name": "PV inverter", "role": "production"}],
@@ -277,8 +292,9 @@ def _run_ems_flow(token: str) -> dict[str, Any]:
         _run_flow(token, "/api/config/config_entries/subentries/flow", device_start, steps)
         print(f"bootstrap: added the device {steps[-1]['name']!r}")
     options_start = {"handler": entry_id}
-    _run_flow(token, "/api/config/config_entries/options/flow", options_start, [EMS_OPTIONS])
-    print("bootstrap: battery control allowed in the hub's options")
+    options_steps = [EMS_OPTIONS, EMS_TARIFF]
+    _run_flow(token, "/api/config/config_entries/options/flow", options_start, options_steps)
+    print("bootstrap: battery control allowed and a tariff set in the hub's options")
     return result
 
 
