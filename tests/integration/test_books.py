@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 
 from freezegun import freeze_time
@@ -26,26 +27,41 @@ START = datetime(2026, 1, 15, 1, 30, tzinfo=UTC)
 PRICED = {"price_mode": "flat", "import_price": 0.30, "co2_mode": "factor", "co2_factor": 0.4}
 
 
-async def test_hours_are_booked_and_published(hass: HomeAssistant, socket_enabled: None) -> None:
-    """Across an hour boundary the import is booked per hour and published as statistics."""
-    site = SiteSimulator(SiteConfig(start=START, initial_soc=0.0))
-    await site.start(host="127.0.0.1", port=0)
-    try:
-        with freeze_time(START, tick=True) as clock:
-            await _run(hass, site, clock)
-    finally:
-        await site.stop()
+@pytest.fixture
+async def site(socket_enabled: None) -> AsyncIterator[SiteSimulator]:
+    """A winter night with an empty battery: the house imports what it uses."""
+    simulated = SiteSimulator(SiteConfig(start=START, initial_soc=0.0))
+    await simulated.start(host="127.0.0.1", port=0)
+    yield simulated
+    await simulated.stop()
 
 
-async def _run(hass: HomeAssistant, site: SiteSimulator, clock: TickingDateTimeFactory) -> None:
-    entry = await _setup(hass, site)
-    coordinator = entry.runtime_data.coordinator
-    truth_start = site.truth.grid_import_kwh
-    for _ in range(45):
+@pytest.fixture
+def clock() -> Iterator[TickingDateTimeFactory]:
+    """A ticking clock at START: pymodbus and the recorder wait on real timers."""
+    with freeze_time(START, tick=True) as ticking:
+        yield ticking
+
+
+async def _minutes(
+    hass: HomeAssistant, entry: MockConfigEntry, site: SiteSimulator,
+    clock: TickingDateTimeFactory, count: int,
+) -> None:  # fmt: skip
+    """Advance the site and the clock a minute at a time, one cycle each."""
+    for _ in range(count):
         site.advance(60)
         clock.tick(timedelta(seconds=60))
-        await coordinator.async_refresh()
+        await entry.runtime_data.coordinator.async_refresh()
         await hass.async_block_till_done()
+
+
+async def test_hours_are_booked_and_published(
+    hass: HomeAssistant, site: SiteSimulator, clock: TickingDateTimeFactory
+) -> None:
+    """Across an hour boundary the import is booked per hour and published as statistics."""
+    entry = await _setup(hass, site)
+    truth_start = site.truth.grid_import_kwh
+    await _minutes(hass, entry, site, clock, 45)
     await async_wait_recording_done(hass)
 
     imported = site.truth.grid_import_kwh - truth_start
@@ -61,25 +77,12 @@ async def _run(hass: HomeAssistant, site: SiteSimulator, clock: TickingDateTimeF
     assert ours[series]["statistics_unit_of_measurement"] == "kWh"
 
 
-async def test_books_are_priced_with_the_tariff(hass: HomeAssistant, socket_enabled: None) -> None:
+async def test_books_are_priced_with_the_tariff(
+    hass: HomeAssistant, site: SiteSimulator, clock: TickingDateTimeFactory
+) -> None:
     """A flat tariff and a CO2 factor from the options price today's import."""
-    site = SiteSimulator(SiteConfig(start=START, initial_soc=0.0))
-    await site.start(host="127.0.0.1", port=0)
-    try:
-        with freeze_time(START, tick=True) as clock:
-            await _priced(hass, site, clock)
-    finally:
-        await site.stop()
-
-
-async def _priced(hass: HomeAssistant, site: SiteSimulator, clock: TickingDateTimeFactory) -> None:
     entry = await _setup(hass, site, PRICED)
-    coordinator = entry.runtime_data.coordinator
-    for _ in range(20):
-        site.advance(60)
-        clock.tick(timedelta(seconds=60))
-        await coordinator.async_refresh()
-        await hass.async_block_till_done()
+    await _minutes(hass, entry, site, clock, 20)
     energy = float(hass.states.get("sensor.site_grid_import_today").state)
     cost = hass.states.get("sensor.site_import_cost_today")
     assert float(cost.state) == pytest.approx(energy * 0.30, rel=1e-3)
@@ -89,20 +92,10 @@ async def _priced(hass: HomeAssistant, site: SiteSimulator, clock: TickingDateTi
 
 
 async def test_restart_mid_hour_counts_nothing_twice(
-    hass: HomeAssistant, socket_enabled: None
+    hass: HomeAssistant, site: SiteSimulator, clock: TickingDateTimeFactory
 ) -> None:
     """Reloading the hub in the middle of an hour: the hour is booked once, with all of it
     (the site counter carries on from its stored state, the ledger from its samples)."""
-    site = SiteSimulator(SiteConfig(start=START, initial_soc=0.0))
-    await site.start(host="127.0.0.1", port=0)
-    try:
-        with freeze_time(START, tick=True) as clock:
-            await _restart(hass, site, clock)
-    finally:
-        await site.stop()
-
-
-async def _restart(hass: HomeAssistant, site: SiteSimulator, clock: TickingDateTimeFactory) -> None:
     entry = await _setup(hass, site)
     truth = {}
     for minute in range(100):

@@ -36,6 +36,16 @@ async def importing_site(socket_enabled: None) -> AsyncIterator[SiteSimulator]:
     await site.stop()
 
 
+async def _setup(hass: HomeAssistant, site: SiteSimulator) -> EmsCoordinator:
+    """The hub with the grid meter, set up; its coordinator."""
+    entry = _entry(site)
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    coordinator: EmsCoordinator = entry.runtime_data.coordinator
+    return coordinator
+
+
 def _entry(site: SiteSimulator) -> MockConfigEntry:
     return MockConfigEntry(
         domain="ems",
@@ -73,11 +83,7 @@ async def test_glitches_never_reach_the_hourly_sum(
 async def _glitchy_hour(
     hass: HomeAssistant, importing_site: SiteSimulator, clock: TickingDateTimeFactory
 ) -> None:
-    entry = _entry(importing_site)
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
-    coordinator = entry.runtime_data.coordinator
+    coordinator = await _setup(hass, importing_site)
     glitches = {
         15: [0x0000, 0x0000],  # the counter drops to zero
         25: [0xFFFF, 0xFFFF],  # all ones: NaN as float32
@@ -124,11 +130,7 @@ async def test_counter_baseline_survives_a_restart(
 async def _reset_and_restart(
     hass: HomeAssistant, importing_site: SiteSimulator, clock: TickingDateTimeFactory
 ) -> None:
-    entry = _entry(importing_site)
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
-    coordinator = entry.runtime_data.coordinator
+    coordinator = await _setup(hass, importing_site)
     for _ in range(3):
         await _cycle(hass, coordinator, importing_site, clock)
     before_reset = float(hass.states.get(IMPORT).state)
@@ -141,6 +143,7 @@ async def _reset_and_restart(
     reading = coordinator.data.devices["unit1"].readings["EnergyImport"]
     assert reading.value == pytest.approx(after_reset)
 
+    entry = coordinator.config_entry
     assert await hass.config_entries.async_reload(entry.entry_id)
     await hass.async_block_till_done()
     coordinator = entry.runtime_data.coordinator
