@@ -828,6 +828,50 @@ def charge(bucket: HourBucket, rates: RateSource) -> float | None:
     return total
 
 
+def rate_at(rates: RateSource, moment: float, tz: tzinfo) -> float | None:
+    """The rate a source applies to the quarter hour `moment` falls in: the price or factor
+    the books use for energy now, read through the same source (None: no rate holds)."""
+    start = math.floor(moment / QUARTER_S) * QUARTER_S
+    quarter = HourBucket(
+        start=_local(start, tz),
+        end=_local(start + QUARTER_S, tz),
+        start_ts=start,
+        end_ts=start + QUARTER_S,
+        energy_kwh=0.0,
+        quarter_kwh=(0.0,),
+        demand_kw=None,
+        peak_kw=None,
+        estimated=False,
+        complete=False,
+    )
+    return rates(quarter)[0]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CurrentRates:
+    """What the books apply to energy right now: prices per kWh in the tariff's currency and
+    the grid's CO2 intensity in g/kWh (None: not configured, or no value holds)."""
+
+    import_price: float | None = None
+    export_price: float | None = None
+    co2_g_per_kwh: float | None = None
+
+
+def current_rates(
+    tariff: Tariff | None, emissions: Emissions | None, moment: float, tz: tzinfo
+) -> CurrentRates:
+    """The rates of the quarter hour `moment` falls in, as the books price it."""
+    import_price = export_price = co2 = None
+    if tariff is not None:
+        import_price = rate_at(price_source(tariff.import_price), moment, tz)
+        if tariff.export_price is not None:
+            export_price = rate_at(price_source(tariff.export_price), moment, tz)
+    if emissions is not None:
+        kg = rate_at(co2_source(emissions.source), moment, tz)
+        co2 = None if kg is None else kg / _KG_PER_G
+    return CurrentRates(import_price=import_price, export_price=export_price, co2_g_per_kwh=co2)
+
+
 # ---------------------------------------------------------------------------------------------
 # 6. Aggregates and roll-ups
 # ---------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from homeassistant.helpers.storage import Store
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
 
-from .aggregation import Emissions, Tariff
+from .aggregation import CurrentRates, Emissions, Tariff, current_rates
 from .battery import FAILURES_BEFORE_REPAIR, BatteryControl, WriteFailedError
 from .const import CONF_UNIT_ID, DOMAIN, SLOW_POLL_EVERY, SUBENTRY_DEVICE
 from .control import MAX_REVERT_S
@@ -40,7 +40,9 @@ from .tariffs import (
     CONF_PRICE_ENTITY,
     TariffOptionsError,
     emissions_from_options,
+    listed_prices,
     tariff_from_options,
+    with_listed,
 )
 
 _LOGGER = logging.getLogger(__name__)
@@ -108,6 +110,9 @@ class EmsCoordinator(DataUpdateCoordinator[SiteSnapshot]):
         self.ledger = EnergyLedger(tz=dt_util.get_default_time_zone())
         # Prices and intensities sampled from entities: option key -> {epoch: value}.
         self._samples: dict[str, dict[float, float]] = {}
+        # Price lists the same entities publish in their attributes (Nord Pool, ...).
+        self._listed: dict[str, dict[float, float]] = {}
+        self._reprice_from: float | None = None
         self._tariff_problem: str | None = None
 
     def devices_by_subentry(self, entry: EmsConfigEntry) -> dict[str, Device]:
@@ -218,7 +223,7 @@ class EmsCoordinator(DataUpdateCoordinator[SiteSnapshot]):
         self.store.async_delay_save(self._state_dict, SAVE_DELAY_S)
         if self.allow_control:
             await self._steer(states, image, site.power_w["grid"])
-        self._book(site)
+        rates = self._book(site)
         for device in self.devices.values():
             self._log_transition(device, online=states[device.id].online)
         stats = CycleStats(
@@ -235,21 +240,26 @@ class EmsCoordinator(DataUpdateCoordinator[SiteSnapshot]):
             rejections={d: self.pipeline.rejections_of(d) for d in self.devices},
             today=self.ledger.totals_since(_local_start(timestamp, month=False)),
             month=self.ledger.totals_since(_local_start(timestamp, month=True)),
+            rates=rates,
         )
 
-    def _book(self, site: SiteState) -> None:
-        """Add the site's counters to the ledger; hand ended hours to the statistics."""
+    def _book(self, site: SiteState) -> CurrentRates:
+        """Add the site's counters to the ledger and hand ended hours to the statistics;
+        return the rates that price energy now."""
         now = time.time()
         self._sample_entities(now)
-        if not self.ledger.add(now, site.energy_kwh):
-            return
         tariff, emissions = self.pricing()
-        if changed := self.ledger.settle(tariff, emissions):
+        rates = current_rates(tariff, emissions, now, self.ledger.tz)
+        if not self.ledger.add(now, site.energy_kwh):
+            return rates
+        reprice_from, self._reprice_from = self._reprice_from, None
+        if changed := self.ledger.settle(tariff, emissions, reprice_from=reprice_from):
             self.config_entry.async_create_background_task(
                 self.hass,
                 async_publish_hours(self.hass, self.config_entry, changed),
                 name=f"{DOMAIN} statistics {self.config_entry.entry_id}",
             )
+        return rates
 
     def pricing(self) -> tuple[Tariff | None, Emissions | None]:
         """The tariff and CO2 accounting of the hub's options, with the entity samples so far.
@@ -262,12 +272,10 @@ class EmsCoordinator(DataUpdateCoordinator[SiteSnapshot]):
             tariff = tariff_from_options(
                 options,
                 currency=self.hass.config.currency,
-                import_prices=self._samples.get(CONF_PRICE_ENTITY),
-                export_prices=self._samples.get(CONF_EXPORT_PRICE_ENTITY),
+                import_prices=self._series(CONF_PRICE_ENTITY),
+                export_prices=self._series(CONF_EXPORT_PRICE_ENTITY),
             )
-            emissions = emissions_from_options(
-                options, intensity=self._samples.get(CONF_CO2_ENTITY)
-            )
+            emissions = emissions_from_options(options, intensity=self._series(CONF_CO2_ENTITY))
         except TariffOptionsError as err:
             problem = str(err)
         else:
@@ -277,13 +285,20 @@ class EmsCoordinator(DataUpdateCoordinator[SiteSnapshot]):
             _LOGGER.error("The tariff options of %s are not usable: %s", self.name, problem)
         return None, None
 
+    def _series(self, key: str) -> dict[float, float]:
+        return with_listed(self._samples.get(key, {}), self._listed.get(key, {}))
+
     def _sample_entities(self, now: float) -> None:
-        """Keep each price or intensity entity's value when it changes (it holds until then)."""
+        """Keep each price or intensity entity's value when it changes (it holds until then),
+        and the price list it publishes, if any. A listed price that appears or changes for a
+        time already past has the ledger price those hours again."""
         for key in (CONF_PRICE_ENTITY, CONF_EXPORT_PRICE_ENTITY, CONF_CO2_ENTITY):
             entity_id = self.config_entry.options.get(key)
-            state = self.hass.states.get(entity_id) if entity_id else None
+            if (state := self.hass.states.get(entity_id) if entity_id else None) is None:
+                continue
+            self._take_listed(key, listed_prices(state.attributes), now)
             try:
-                value = float(state.state) if state is not None else math.nan
+                value = float(state.state)
             except ValueError:
                 continue
             if not math.isfinite(value):
@@ -293,6 +308,16 @@ class EmsCoordinator(DataUpdateCoordinator[SiteSnapshot]):
                 series[now] = value
             for stale in [t for t in series if t < now - SAMPLES_KEPT_S]:
                 del series[stale]
+
+    def _take_listed(self, key: str, points: dict[float, float], now: float) -> None:
+        known = self._listed.setdefault(key, {})
+        revised = [t for t, v in points.items() if t < now and known.get(t) != v]
+        if revised and known:  # the first list only confirms what the state already priced
+            since = min(revised)
+            self._reprice_from = min(since, self._reprice_from or since)
+        known.update(points)
+        for stale in [t for t in known if t < now - SAMPLES_KEPT_S]:
+            del known[stale]
 
     async def async_apply_control(self, device: Device) -> None:
         """Apply a new command now, on the latest readings, instead of at the next cycle.

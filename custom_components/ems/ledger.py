@@ -65,6 +65,10 @@ class LedgerHour:
         ]
         return all(_close(a, b) for a, b in pairs)
 
+    def same_energy(self, other: LedgerHour) -> bool:
+        """The same energy in every series, within float noise."""
+        return all(_close(self.energy_kwh.get(k), other.energy_kwh.get(k)) for k in SERIES_ROLES)
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Totals:
@@ -109,11 +113,26 @@ class EnergyLedger:
             self.totals[key].append(energies[key])
         return True
 
-    def settle(self, tariff: Tariff | None, emissions: Emissions | None) -> list[LedgerHour]:
-        """Price every hour the samples cover; return the ended hours that are new or changed."""
+    def settle(
+        self,
+        tariff: Tariff | None,
+        emissions: Emissions | None,
+        *,
+        reprice_from: float | None = None,
+    ) -> list[LedgerHour]:
+        """Price every hour the samples cover; return the ended hours that are new or changed.
+
+        Settled hours stay as they were, except from `reprice_from` on (a price or intensity
+        revised for a past instant): those hours are priced again, as far back as the samples
+        reach.
+        """
         if len(self.timestamps) < 2:
             return []
         start = self._window_start()
+        if reprice_from is not None:
+            earlier = [s for s in self.hours if s <= reprice_from]
+            since = max(earlier) if earlier else reprice_from
+            start = min(start, max(0, bisect_right(self.timestamps, since) - 1))
         series = [
             CounterSeries(
                 device_id="site",
@@ -131,6 +150,10 @@ class EnergyLedger:
                 self.running = hour
                 continue
             known = self.hours.get(hour.start_ts)
+            if known is not None and not known.same_energy(hour):
+                # A settled hour's energy is final; priced again, it may only change price.
+                # (Samples pruned from under it would make it look smaller.)
+                continue
             if known is None or not known.same_as(hour):
                 self.hours[hour.start_ts] = hour
                 changed.append(hour)

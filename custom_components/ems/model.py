@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from .aggregation import CurrentRates
     from .ledger import Totals
 
 
@@ -273,3 +274,5 @@ class SiteSnapshot:
     # The site's books for the local day and month so far (ledger.py).
     today: Totals | None = None
     month: Totals | None = None
+    # The price and CO2 intensity the books apply to energy now.
+    rates: CurrentRates | None = None

@@ -27,6 +27,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 from homeassistant.util import dt as dt_util
 
+from .aggregation import CurrentRates
 from .control import BatteryMode
 from .coordinator import EmsConfigEntry, EmsCoordinator
 from .entity import EmsEntity
@@ -57,6 +58,8 @@ _DEVICE_CLASS_BY_KEY: dict[str, SensorDeviceClass] = {
 _PRECISION_BY_UNIT = {"W": 0, "var": 0, "VA": 0, "V": 1, "A": 2, "Hz": 2, "kWh": 3, "kvarh": 3}
 # Per-phase energies and reactive energy matter to few users and change every cycle.
 _DISABLED_BY_DEFAULT = re.compile(r"^(Energy(Import|Export)_L\d|ReactiveEnergy.*|CurrentSum)$")
+# As the CO2 Signal integration reports grid intensity, so the two read alike.
+CO2_INTENSITY_UNIT = "gCO2eq/kWh"
 _PHASE_SUFFIX = re.compile(r"_(L\d(?:_L\d)?|N)$")
 
 
@@ -307,6 +310,35 @@ PEAK_DEMAND_MONTH = EmsSensorEntityDescription(
 )
 
 
+@dataclass(frozen=True, kw_only=True)
+class EmsRateSensorEntityDescription(EmsSensorEntityDescription):
+    """A rate the books apply now; a price is per kWh in HA's currency."""
+
+    price: bool = False
+
+
+def _rate(
+    key: str, value: Callable[[CurrentRates], float | None], **kwargs: Any
+) -> EmsRateSensorEntityDescription:
+    return EmsRateSensorEntityDescription(
+        key=key,
+        translation_key=key,
+        state_class=SensorStateClass.MEASUREMENT,
+        value_fn=lambda snapshot: _rounded(value(snapshot.rates)) if snapshot.rates else None,
+        **kwargs,
+    )
+
+
+RATE_SENSORS: tuple[EmsRateSensorEntityDescription, ...] = (
+    _rate("current_import_price", lambda r: r.import_price, price=True,
+          suggested_display_precision=4),
+    _rate("current_export_price", lambda r: r.export_price, price=True,
+          suggested_display_precision=4),
+    _rate("current_co2_intensity", lambda r: r.co2_g_per_kwh,
+          native_unit_of_measurement=CO2_INTENSITY_UNIT, suggested_display_precision=0),
+)  # fmt: skip
+
+
 SITE_SENSORS: tuple[EmsSensorEntityDescription, ...] = (
     _site_power("grid_power", "grid"),
     _site_power("production_power", "production"),
@@ -381,6 +413,9 @@ async def async_setup_entry(
     async_add_entities(
         EmsBookSensor(coordinator, description, site=True) for description in BOOK_SENSORS
     )
+    async_add_entities(
+        EmsRateSensor(coordinator, description, site=True) for description in RATE_SENSORS
+    )
     for subentry_id, device in coordinator.devices_by_subentry(entry).items():
         async_add_entities(
             (EmsSensor(coordinator, d, device) for d in _device_descriptions(device)),
@@ -429,3 +464,16 @@ class EmsBookSensor(EmsSensor):
         now = dt_util.now()
         start = now.replace(day=1) if self.entity_description.month else now
         return dt_util.start_of_local_day(start)
+
+
+class EmsRateSensor(EmsSensor):
+    """The price or CO2 intensity the books apply to energy now."""
+
+    entity_description: EmsRateSensorEntityDescription
+
+    @property
+    def native_unit_of_measurement(self) -> str | None:
+        """Prices are per kWh in the currency Home Assistant is configured with."""
+        if self.entity_description.price:
+            return f"{self.hass.config.currency}/{UnitOfEnergy.KILO_WATT_HOUR}"
+        return super().native_unit_of_measurement

@@ -158,3 +158,74 @@ async def _setup(
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
     return entry
+
+
+async def test_current_rates_are_shown_as_used(
+    hass: HomeAssistant, site: SiteSimulator, clock: TickingDateTimeFactory
+) -> None:
+    """The Site device shows the price and CO2 intensity the books apply now."""
+    entry = await _setup(hass, site, {**PRICED, "export_mode": "flat", "export_price": 0.08})
+    await _minutes(hass, entry, site, clock, 1)
+    price = hass.states.get("sensor.site_current_import_price")
+    assert float(price.state) == pytest.approx(0.30)
+    assert price.attributes["unit_of_measurement"] == f"{hass.config.currency}/kWh"
+    assert float(hass.states.get("sensor.site_current_export_price").state) == pytest.approx(0.08)
+    intensity = hass.states.get("sensor.site_current_co2_intensity")
+    assert float(intensity.state) == pytest.approx(400.0)
+    assert intensity.attributes["unit_of_measurement"] == "gCO2eq/kWh"
+
+
+async def test_a_revised_price_rewrites_the_published_hours(
+    hass: HomeAssistant, site: SiteSimulator, clock: TickingDateTimeFactory
+) -> None:
+    """A price entity that publishes its day (as Nord Pool does) and later revises an hour
+    already booked: that hour's cost statistic is rewritten, and the sums after it follow."""
+    hour_1, hour_2 = datetime(2026, 1, 15, 1, tzinfo=UTC), datetime(2026, 1, 15, 2, tzinfo=UTC)
+
+    def publish(first_price: float) -> None:
+        day = [
+            {"start": hour_1 + timedelta(hours=h), "end": hour_1 + timedelta(hours=h + 1),
+             "value": price}
+            for h, price in enumerate([first_price, 0.25, 0.25])
+        ]  # fmt: skip
+        hass.states.async_set("sensor.nord_pool", "0.25", {"raw_today": day})
+
+    publish(0.20)
+    entry = await _setup(hass, site, {"price_mode": "entity", "price_entity": "sensor.nord_pool"})
+    await _minutes(hass, entry, site, clock, 45)  # to 02:15: the 01:00 hour is booked
+    statistic = f"ems:{entry.entry_id.lower()}_import_cost"
+    energy = entry.runtime_data.coordinator.ledger.hours[hour_1.timestamp()].energy_kwh
+    assert await _stored_cost(hass, statistic, hour_1) == pytest.approx(
+        energy["grid_import"] * 0.20
+    )
+
+    publish(0.40)  # the 01:00 price is corrected after the fact
+    await _minutes(hass, entry, site, clock, 50)  # to 03:05: the 02:00 hour is booked too
+    first, second = await _stored_rows(hass, statistic, hour_1, 2)
+    assert first["state"] == pytest.approx(energy["grid_import"] * 0.40)
+    assert second["sum"] == pytest.approx(first["sum"] + second["state"])
+    assert hour_2.timestamp() == second["start"]
+
+
+async def _stored_rows(
+    hass: HomeAssistant, statistic: str, start: datetime, count: int
+) -> list[dict[str, float]]:
+    """The first `count` hourly rows from `start`, once the recorder has them (the ledger
+    publishes in the background)."""
+    rows: list[dict[str, float]] = []
+    for _ in range(100):
+        await hass.async_block_till_done()
+        await async_wait_recording_done(hass)
+        stats = await get_instance(hass).async_add_executor_job(
+            statistics_during_period, hass, start, None, {statistic}, "hour", None,
+            {"state", "sum"},
+        )  # fmt: skip
+        rows = stats.get(statistic, [])
+        if len(rows) >= count:
+            return rows[:count]
+    raise AssertionError(f"{statistic}: {len(rows)} rows, expected {count}")
+
+
+async def _stored_cost(hass: HomeAssistant, statistic: str, hour: datetime) -> float:
+    (row,) = await _stored_rows(hass, statistic, hour, 1)
+    return row["state"]

@@ -10,6 +10,7 @@ import pytest
 
 from custom_components.ems.aggregation import (
     Co2Factor,
+    DynamicPrice,
     Emissions,
     FlatPrice,
     Tariff,
@@ -109,3 +110,40 @@ def test_dst_day_has_23_hours() -> None:
         ledger.add(start + minute * 60, dict.fromkeys(SERIES_ROLES, minute / 60))
     ledger.settle(None, None)
     assert len([s for s in ledger.hours if start <= s < end]) == 23
+
+
+def test_a_revised_past_price_reprices_settled_hours() -> None:
+    """Hours settled at one dynamic price are priced again, and handed back, once a revision
+    reaches back into them; without `reprice_from` they stand."""
+    first = {START: 0.20, START + 3600: 0.25, START + 7200: 0.30}
+    ledger = EnergyLedger(tz=BERLIN)
+    _feed(ledger, range(150))
+    settled = ledger.settle(_dynamic(first), None)
+    assert [h.cost for h in settled] == pytest.approx([1.2 * 0.20, 1.2 * 0.25])
+
+    revised = {**first, START: 0.40}
+    _feed(ledger, range(150, 152))
+    assert ledger.settle(_dynamic(revised), None) == []  # not told: what was settled stands
+    _feed(ledger, range(152, 154))
+    (hour,) = ledger.settle(_dynamic(revised), None, reprice_from=START + 600)
+    assert hour.start_ts == START
+    assert hour.cost == pytest.approx(1.2 * 0.40)
+
+
+def test_a_revision_before_the_samples_keeps_what_was_settled() -> None:
+    """An hour the kept samples only partly cover is never re-settled from that part."""
+    ledger = EnergyLedger(tz=BERLIN)
+    _feed(ledger, range(150))
+    ledger.settle(_dynamic({START: 0.20}), None)
+    del ledger.timestamps[:30]  # as if pruned: the first hour is covered from 00:30 only
+    for values in ledger.totals.values():
+        del values[:30]
+    _feed(ledger, range(150, 152))
+    changed = ledger.settle(_dynamic({START: 0.50}), None, reprice_from=START)
+    assert START not in [h.start_ts for h in changed]
+    assert ledger.hours[START].cost == pytest.approx(1.2 * 0.20)
+    assert [h.cost for h in changed] == pytest.approx([1.2 * 0.50])  # 01:00, fully covered
+
+
+def _dynamic(prices: dict[float, float]) -> Tariff:
+    return Tariff(import_price=DynamicPrice(prices=prices, max_hold_s=6 * 3600))

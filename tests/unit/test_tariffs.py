@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, time
+import math
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from hypothesis import given, settings, strategies as st
 import pytest
@@ -15,20 +17,25 @@ from custom_components.ems.aggregation import (
     DayType,
     DemandCharge,
     DynamicPrice,
+    Emissions,
     FeePeriod,
     FixedFee,
     FlatPrice,
+    Tariff,
     TimeOfUse,
     TouPeriod,
+    current_rates,
     validate_tariff,
 )
 from custom_components.ems.tariffs import (
     ENTITY_HOLD_S,
     TariffOptionsError,
     emissions_from_options,
+    listed_prices,
     parse_schedule,
     problems,
     tariff_from_options,
+    with_listed,
 )
 
 WINTER = frozenset({10, 11, 12, 1, 2, 3})
@@ -361,3 +368,95 @@ def test_emissions_from_bad_options_raise() -> None:
         )
     assert raised.value.errors == {"co2_entity": "entity_not_numeric"}
     assert "co2_entity" in str(raised.value)
+
+
+# ---------------------------------------------------------------------------------------------
+# Price lists in entity attributes, and the rates that apply now
+# ---------------------------------------------------------------------------------------------
+
+HOUR_10 = datetime(2026, 1, 15, 10, tzinfo=UTC)
+
+
+def test_listed_prices_reads_the_common_shapes() -> None:
+    """Nord Pool (datetimes), Energi Data Service (hour/price) and ENTSO-e (ISO text)."""
+    nord_pool = {
+        "raw_today": [
+            {"start": HOUR_10, "end": HOUR_10.replace(hour=11), "value": 0.21},
+            {"start": HOUR_10.replace(hour=11), "end": HOUR_10.replace(hour=12), "value": 0.25},
+        ],
+        "raw_tomorrow": [{"start": HOUR_10.replace(day=16), "value": None}],  # not yet known
+        "today": [0.21, 0.25],  # bare numbers: no time, not read
+    }
+    assert listed_prices(nord_pool) == {
+        HOUR_10.timestamp(): 0.21,
+        HOUR_10.timestamp() + 3600: 0.25,
+    }
+    energi = {"forecast": [{"hour": HOUR_10, "price": 1.5}]}
+    assert listed_prices(energi) == {HOUR_10.timestamp(): 1.5}
+    entsoe = {"prices_today": [{"time": "2026-01-15T11:00:00+01:00", "price": "0,5"}]}
+    assert listed_prices(entsoe) == {}  # a decimal comma is not a number the entity would send
+    entsoe = {"prices_today": [{"time": "2026-01-15T11:00:00+01:00", "price": "-0.05"}]}
+    assert listed_prices(entsoe) == {HOUR_10.timestamp(): -0.05}
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        {"start": "2026-01-15T10:00:00", "value": 0.2},  # naive: which 10:00?
+        {"start": "tomorrow", "value": 0.2},
+        {"start": HOUR_10, "value": float("nan")},
+        {"start": HOUR_10, "value": True},
+        {"start": HOUR_10, "value": [0.2]},
+        {"value": 0.2},
+        "0.2",
+    ],
+)
+def test_listed_prices_skips_what_it_cannot_place(record: object) -> None:
+    assert listed_prices({"raw_today": [record]}) == {}
+
+
+@given(st.dictionaries(st.text(max_size=12), st.recursive(
+    st.none() | st.booleans() | st.floats() | st.text(max_size=20) | st.datetimes(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
+                                                                max_size=4),
+    max_leaves=12,
+)))  # fmt: skip
+@settings(max_examples=200)
+def test_listed_prices_never_raises(attributes: dict[str, Any]) -> None:
+    for price in listed_prices(attributes).values():
+        assert math.isfinite(price)
+
+
+def test_a_published_list_decides_the_span_it_covers() -> None:
+    """Inside the listed span the list wins (it carries revisions); outside, the samples."""
+    start = HOUR_10.timestamp()
+    sampled = {start - 7200: 0.1, start + 600: 0.9, start + 3 * 3600: 0.3}
+    listed = {start: 0.2, start + 3600: 0.25}
+    assert with_listed(sampled, listed) == {
+        start - 7200: 0.1, start: 0.2, start + 3600: 0.25, start + 3 * 3600: 0.3
+    }  # fmt: skip
+    assert with_listed(sampled, {}) == sampled
+
+
+def test_current_rates_are_what_the_books_apply() -> None:
+    """The rate of the quarter hour now: time-of-use by local time, dynamic as held."""
+    berlin = ZoneInfo("Europe/Berlin")
+    tou = TimeOfUse(
+        periods=(TouPeriod(start=time(6), end=time(22), price=0.35, days=DayType.ALL),),
+        default_price=0.20,
+    )
+    tariff = Tariff(import_price=tou, export_price=FlatPrice(price=0.08))
+    at_21_59_local = datetime(2026, 1, 15, 20, 59, tzinfo=UTC).timestamp()
+    rates = current_rates(tariff, None, at_21_59_local, berlin)
+    assert (rates.import_price, rates.export_price, rates.co2_g_per_kwh) == (0.35, 0.08, None)
+    assert current_rates(tariff, None, at_21_59_local + 60, berlin).import_price == 0.20
+
+    at_22_05_local = at_21_59_local + 360
+    dynamic = Tariff(import_price=DynamicPrice(prices={at_22_05_local: 0.5}, max_hold_s=3600))
+    emissions = Emissions(source=Co2Intensity(g_per_kwh={at_21_59_local - 900: 312.0}))
+    rates = current_rates(dynamic, emissions, at_22_05_local + 60, berlin)
+    assert rates.import_price is None  # the books price 22:00-22:15 from its start
+    assert current_rates(dynamic, None, at_22_05_local + 600, berlin).import_price == 0.5
+    assert rates.co2_g_per_kwh == pytest.approx(312.0)
+    rates = current_rates(None, Emissions(source=Co2Factor(kg_per_kwh=0.233)), 0.0, berlin)
+    assert (rates.import_price, rates.co2_g_per_kwh) == (None, pytest.approx(233.0))
