@@ -55,6 +55,16 @@ def device_action[EntityT: Any, **P](
     return wrapper
 
 
+def loaded_entry(hass: HomeAssistant, entry_id: str) -> EmsConfigEntry:
+    """The running hub a service call names, or a translated reason why there is none."""
+    entry: EmsConfigEntry | None = hass.config_entries.async_get_entry(entry_id)
+    if entry is None or entry.domain != DOMAIN:
+        raise validation_error("unknown_entry", entry_id=entry_id)
+    if entry.state is not ConfigEntryState.LOADED:
+        raise validation_error("not_loaded", device=entry.title)
+    return entry
+
+
 def battery_target(
     hass: HomeAssistant, device_id: str
 ) -> tuple[EmsCoordinator, Device, BatteryState]:

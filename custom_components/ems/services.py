@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 import time
-from typing import Any
+from typing import Any, cast
 
 from homeassistant.core import (
     HomeAssistant,
@@ -20,9 +20,12 @@ import voluptuous as vol
 from .battery import BatteryState
 from .const import DOMAIN
 from .control import BatteryCommand, BatteryLimits, BatteryMode, validate_command, validate_limits
-from .helpers import async_run_action, battery_target, validation_error
+from .energy import async_setup_energy_dashboard, hub_sources
+from .helpers import async_run_action, battery_target, loaded_entry, validation_error
+from .model import DeviceRole
 
 ATTR_DEVICE_ID = "device_id"
+ATTR_ENTRY_ID = "entry_id"
 ATTR_POWER = "power"
 ATTR_TARGET_SOC = "target_soc"
 ATTR_MIN_SOC = "min_soc"
@@ -144,10 +147,14 @@ def _response(battery: BatteryState) -> ServiceResponse:
     return response
 
 
-def _validated(service: str, call: ServiceCall) -> dict[str, Any]:
+ENERGY_DASHBOARD_SCHEMA = vol.Schema({vol.Required(ATTR_ENTRY_ID): cv.string})
+SERVICE_SETUP_ENERGY_DASHBOARD = "setup_energy_dashboard"
+
+
+def _validated(schema: vol.Schema, call: ServiceCall) -> dict[str, Any]:
     """The call's fields, checked; a bad field is a translated error naming it."""
     try:
-        data: dict[str, Any] = SCHEMAS[service](dict(call.data))
+        data: dict[str, Any] = schema(dict(call.data))
     except vol.Invalid as err:
         field = ".".join(str(part) for part in err.path) or "?"
         raise validation_error("invalid_field", field=field, error=err.error_message) from err
@@ -156,7 +163,7 @@ def _validated(service: str, call: ServiceCall) -> dict[str, Any]:
 
 def _handler(service: str) -> Callable[[ServiceCall], Any]:
     async def handle(call: ServiceCall) -> ServiceResponse:
-        data = _validated(service, call)
+        data = _validated(SCHEMAS[service], call)
         coordinator, device, battery = battery_target(call.hass, data[ATTR_DEVICE_ID])
         if service == "set_limits":
             limits = _limits(battery, data)
@@ -174,6 +181,23 @@ def _handler(service: str) -> Callable[[ServiceCall], Any]:
     return handle
 
 
+async def _setup_energy_dashboard(call: ServiceCall) -> ServiceResponse:
+    """Add a hub's grid, PV and battery series to the Energy dashboard, keeping the rest."""
+    entry = loaded_entry(call.hass, _validated(ENERGY_DASHBOARD_SCHEMA, call)[ATTR_ENTRY_ID])
+    roles = {device.role for device in entry.runtime_data.coordinator.devices.values()}
+    sources = hub_sources(
+        entry.entry_id,
+        entry.options,
+        production=DeviceRole.PRODUCTION in roles,
+        battery=DeviceRole.BATTERY in roles,
+    )
+    try:
+        saved = await async_setup_energy_dashboard(call.hass, entry.entry_id, sources)
+    except vol.Invalid as err:
+        raise validation_error("energy_refused", error=str(err)) from err
+    return {"energy_sources": cast(list[Any], saved)}
+
+
 @callback
 def async_setup_services(hass: HomeAssistant) -> None:
     """Register the battery actions once, for every hub."""
@@ -186,3 +210,10 @@ def async_setup_services(hass: HomeAssistant) -> None:
             schema=vol.Schema({}, extra=vol.ALLOW_EXTRA),
             supports_response=SupportsResponse.OPTIONAL,
         )
+    hass.services.async_register(
+        DOMAIN,
+        SERVICE_SETUP_ENERGY_DASHBOARD,
+        _setup_energy_dashboard,
+        schema=vol.Schema({}, extra=vol.ALLOW_EXTRA),
+        supports_response=SupportsResponse.OPTIONAL,
+    )

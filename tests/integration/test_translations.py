@@ -16,7 +16,7 @@ from custom_components.ems.model import DeviceRole
 from custom_components.ems.number import NUMBERS
 from custom_components.ems.select import MODE
 from custom_components.ems.sensor import HUB_SENSORS, SITE_SENSORS, translation_for
-from custom_components.ems.services import SCHEMAS
+from custom_components.ems.services import SCHEMAS, SERVICE_SETUP_ENERGY_DASHBOARD
 from simulator import SiteSimulator
 
 PACKAGE = Path(__file__).parents[2] / "custom_components" / DOMAIN
@@ -78,13 +78,14 @@ def test_raised_and_shown_keys_exist(kind: str) -> None:
 def test_actions_and_selectors_are_translated() -> None:
     """Every action and each of its fields has a name and description; selectors have labels."""
     services = yaml.safe_load((PACKAGE / "services.yaml").read_text(encoding="utf-8"))
-    assert set(services) == set(SCHEMAS) == set(STRINGS["services"])
+    actions = {*SCHEMAS, SERVICE_SETUP_ENERGY_DASHBOARD}
+    assert set(services) == actions == set(STRINGS["services"])
     for service, spec in services.items():
         fields = STRINGS["services"][service]["fields"]
         assert set(spec["fields"]) == set(fields), service
         assert all({"name", "description"} <= set(text) for text in fields.values())
     icons = json.loads((PACKAGE / "icons.json").read_text(encoding="utf-8"))
-    assert set(icons["services"]) == set(SCHEMAS)
+    assert set(icons["services"]) == actions
     roles = STRINGS["selector"]["role"]["options"]
     assert set(roles) == {role.value for role in DeviceRole}
 
