@@ -195,36 +195,35 @@ async def async_publish(
         for key, hours in series.items()
     }
     written: dict[str, int] = {}
-    last_rows: dict[str, StatisticData] = {}
     async with hass.data.setdefault(_LOCK, asyncio.Lock()):
+        pending: dict[str, StatisticData] = {}
         for key, (metadata, hours) in prepared.items():
             rows = await _rows_to_write(hass, metadata["statistic_id"], hours)
             if rows:
-                last_rows[metadata["statistic_id"]] = rows[-1]
+                pending[metadata["statistic_id"]] = rows[-1]
                 async_add_external_statistics(hass, metadata, rows)
             written[key] = len(rows)
         # The next publish must read these rows, so wait until they are committed.
-        await _until_committed(hass, last_rows)
+        await _until_committed(hass, pending)
     return written
 
 
-async def _until_committed(hass: HomeAssistant, last_rows: Mapping[str, StatisticData]) -> None:
-    """Wait until the last row written to each statistic reads back.
+async def _until_committed(hass: HomeAssistant, pending: dict[str, StatisticData]) -> None:
+    """Wait until the last row written to each statistic reads back; drop those that do.
 
     The recorder imports on its own thread, later; one import is one transaction, so its last
     row stands for all of it. Polling uses only the public read API (the recorder's queue
-    helpers differ between releases), and it notices an import the recorder dropped.
+    helpers differ between releases), and it notices an import the recorder dropped. The
+    budget counts the time slept, not the clock, which a suspended host or a test moves.
     """
-    pending = dict(last_rows)
-    deadline = hass.loop.time() + _COMMIT_TIMEOUT_S
-    delay = _FIRST_POLL_S
+    waited, delay = 0.0, _FIRST_POLL_S
     while pending:
         for statistic, row in list(pending.items()):
             if await _reads_back(hass, statistic, row):
                 del pending[statistic]
         if not pending:
             return
-        if hass.loop.time() > deadline:
+        if waited >= _COMMIT_TIMEOUT_S:
             _LOGGER.warning(
                 "The recorder has not stored statistics %s after %.0f s",
                 sorted(pending),
@@ -232,6 +231,7 @@ async def _until_committed(hass: HomeAssistant, last_rows: Mapping[str, Statisti
             )
             return
         await asyncio.sleep(delay)
+        waited += delay
         delay = min(2 * delay, 1.0)
 
 
