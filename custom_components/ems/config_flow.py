@@ -33,6 +33,7 @@ from .const import (
     CONF_RATED_POWER,
     CONF_ROLE,
     CONF_SERIAL_PORT,
+    CONF_STATISTICS_HUB,
     CONF_STOPBITS,
     CONF_TIMEOUT,
     CONF_TRANSPORT,
@@ -64,6 +65,7 @@ from .modbus import (
 )
 from .model import DEFAULT_ROLE, DeviceRole, DeviceType
 from .site import DEFAULT_ON_THRESHOLD_W
+from .statistics import free_statistics_hub
 from .tariffs import (
     CONF_CO2_ENTITY,
     CONF_CO2_EXPORT_AVOIDED,
@@ -322,7 +324,7 @@ class EmsConfigFlow(ConfigFlow, _DeviceSteps, domain=DOMAIN):
             if not errors:
                 return self.async_create_entry(
                     title=hub_id(self.hub_data),
-                    data=self.hub_data,
+                    data={**self.hub_data, CONF_STATISTICS_HUB: free_statistics_hub(self.hass)},
                     subentries=[
                         {
                             "subentry_type": SUBENTRY_DEVICE,

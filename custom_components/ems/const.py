@@ -23,6 +23,8 @@ CONF_RATED_POWER: Final = "rated_power_kw"
 CONF_ON_THRESHOLD: Final = "on_threshold_w"
 CONF_INVERT_POWER: Final = "invert_power"
 CONF_ALLOW_CONTROL: Final = "allow_control"
+# The hub's part of its statistic ids (`ems:<hub>_<series>`), fixed when the hub is added.
+CONF_STATISTICS_HUB: Final = "statistics_hub"
 
 SUBENTRY_DEVICE: Final = "device"
 SUNSPEC_PROFILE: Final = "sunspec"

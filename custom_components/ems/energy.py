@@ -25,12 +25,12 @@ type Source = dict[str, Any]
 
 
 def hub_sources(
-    entry_id: str, options: Mapping[str, Any], *, production: bool, battery: bool
+    hub: str, options: Mapping[str, Any], *, production: bool, battery: bool
 ) -> list[Source]:
     """The sources of one hub: its grid connection, and its PV and battery where it has them."""
 
     def stat(series: str) -> str:
-        return statistic_id(entry_id, series)
+        return statistic_id(hub, series)
 
     priced = options.get(CONF_PRICE_MODE, PriceMode.NONE) != PriceMode.NONE
     compensated = options.get(CONF_EXPORT_MODE, ExportMode.NONE) != ExportMode.NONE
@@ -80,7 +80,7 @@ def hub_sources(
 def merged_sources(existing: Iterable[Source], ours: list[Source], prefix: str) -> list[Source]:
     """The user's sources with this hub's replaced: every other source stays as it was.
 
-    `prefix` starts every statistic id of the hub (`ems:<entry_id>_`). A single legacy grid
+    `prefix` starts every statistic id of the hub (`ems:<hub>_`). A single legacy grid
     source is shared, so there only this hub's flows are swapped.
     """
 
@@ -111,7 +111,7 @@ def _legacy_grid(sources: list[Source]) -> Source | None:
 
 
 async def async_setup_energy_dashboard(
-    hass: HomeAssistant, entry_id: str, sources: list[Source]
+    hass: HomeAssistant, hub: str, sources: list[Source]
 ) -> list[Source]:
     """Add a hub's sources to the Energy dashboard's preferences; return all sources saved.
 
@@ -119,7 +119,7 @@ async def async_setup_energy_dashboard(
     """
     manager = await energy_data.async_get_manager(hass)
     existing = (manager.data or manager.default_preferences())["energy_sources"]
-    prefix = statistic_id(entry_id, "grid_import").removesuffix("grid_import")
+    prefix = statistic_id(hub, "grid_import").removesuffix("grid_import")
     merged = energy_data.ENERGY_SOURCE_SCHEMA(
         merged_sources([dict(s) for s in existing], sources, prefix)
     )

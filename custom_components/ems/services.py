@@ -23,6 +23,7 @@ from .control import BatteryCommand, BatteryLimits, BatteryMode, validate_comman
 from .energy import async_setup_energy_dashboard, hub_sources
 from .helpers import async_run_action, battery_target, loaded_entry, validation_error
 from .model import DeviceRole
+from .statistics import statistics_hub
 
 ATTR_DEVICE_ID = "device_id"
 ATTR_ENTRY_ID = "entry_id"
@@ -34,9 +35,24 @@ ATTR_GRID_SETPOINT = "grid_setpoint"
 ATTR_PEAK_POWER = "peak_power"
 ATTR_RECHARGE_POWER = "recharge_power"
 
-_POWER = vol.All(vol.Coerce(float), vol.Range(min=0, max=1_000_000))
-_SOC = vol.All(vol.Coerce(float), vol.Range(min=0, max=100))
-_DURATION = vol.All(cv.time_period, vol.Range(min=cv.time_period("00:00:01")))
+
+
+def _no_overflow(validator: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """vol.Coerce(float) and cv.time_period let OverflowError (10**400, 1e400 s) escape."""
+
+    def validate(value: Any) -> Any:
+        try:
+            return validator(value)
+        except OverflowError as err:
+            raise vol.Invalid("is too large") from err
+
+    return validate
+
+
+_FLOAT = _no_overflow(vol.Coerce(float))
+_POWER = vol.All(_FLOAT, vol.Range(min=0, max=1_000_000))
+_SOC = vol.All(_FLOAT, vol.Range(min=0, max=100))
+_DURATION = vol.All(_no_overflow(cv.time_period), vol.Range(min=cv.time_period("00:00:01")))
 _DEVICE: dict[vol.Marker, Any] = {vol.Required(ATTR_DEVICE_ID): cv.string}
 
 SCHEMAS: dict[str, vol.Schema] = {
@@ -62,7 +78,7 @@ SCHEMAS: dict[str, vol.Schema] = {
         {
             **_DEVICE,
             vol.Optional(ATTR_GRID_SETPOINT, default=0): vol.All(
-                vol.Coerce(float), vol.Range(min=-1_000_000, max=1_000_000)
+                _FLOAT, vol.Range(min=-1_000_000, max=1_000_000)
             ),
         }
     ),
@@ -185,14 +201,15 @@ async def _setup_energy_dashboard(call: ServiceCall) -> ServiceResponse:
     """Add a hub's grid, PV and battery series to the Energy dashboard, keeping the rest."""
     entry = loaded_entry(call.hass, _validated(ENERGY_DASHBOARD_SCHEMA, call)[ATTR_ENTRY_ID])
     roles = {device.role for device in entry.runtime_data.coordinator.devices.values()}
+    hub = statistics_hub(entry)
     sources = hub_sources(
-        entry.entry_id,
+        hub,
         entry.options,
         production=DeviceRole.PRODUCTION in roles,
         battery=DeviceRole.BATTERY in roles,
     )
     try:
-        saved = await async_setup_energy_dashboard(call.hass, entry.entry_id, sources)
+        saved = await async_setup_energy_dashboard(call.hass, hub, sources)
     except vol.Invalid as err:
         raise validation_error("energy_refused", error=str(err)) from err
     return {"energy_sources": cast(list[Any], saved)}

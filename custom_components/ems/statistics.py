@@ -56,7 +56,7 @@ from homeassistant.util.hass_dict import HassKey
 from homeassistant.util.unit_conversion import EnergyConverter
 
 from .aggregation import Aggregate, Period
-from .const import DOMAIN
+from .const import CONF_STATISTICS_HUB, DOMAIN
 from .ledger import LedgerHour
 
 _LOGGER = logging.getLogger(__name__)
@@ -138,6 +138,24 @@ def statistic_id(hub_slug: str, series: str) -> str:
     if not valid_statistic_id(result):
         raise ValueError(f"invalid statistic id {result!r}")
     return result
+
+
+def statistics_hub(entry: ConfigEntry) -> str:
+    """The hub part of an entry's statistic ids. Hubs added before it was stored keep their
+    entry id, so their statistics go on where they are."""
+    return str(entry.data.get(CONF_STATISTICS_HUB) or entry.entry_id)
+
+
+def free_statistics_hub(hass: HomeAssistant) -> str:
+    """For a new hub: `site`, or `site_2`, `site_3`, ... when another hub has it. Short and
+    predictable, so a dashboard can name `ems:site_import_cost`; never changed afterwards, so
+    renaming the hub keeps its history."""
+    taken = {statistics_hub(entry) for entry in hass.config_entries.async_entries(DOMAIN)}
+    return next(
+        name
+        for n in range(1, len(taken) + 2)
+        if (name := "site" if n == 1 else f"site_{n}") not in taken
+    )
 
 
 def _unit(hass: HomeAssistant, quantity: Quantity) -> tuple[str | None, str | None]:
@@ -444,4 +462,4 @@ async def async_publish_hours(
         add("export_compensation", hour.start_ts, hour.compensation)
         add("co2", hour.start_ts, hour.co2_kg)
         add("co2_avoided", hour.start_ts, hour.co2_avoided_kg)
-    await async_publish(hass, entry.entry_id, entry.title, series)
+    await async_publish(hass, statistics_hub(entry), entry.title, series)

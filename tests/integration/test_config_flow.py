@@ -26,6 +26,7 @@ from custom_components.ems.const import (
     DOMAIN,
     SUBENTRY_DEVICE,
 )
+from custom_components.ems.statistics import free_statistics_hub, statistics_hub
 from simulator import SiteSimulator
 
 
@@ -79,7 +80,12 @@ async def test_user_flow_detects_the_grid_meter(
     entry = result["result"]
     assert entry.title == f"127.0.0.1:{simulator.port}"
     assert entry.unique_id == f"127.0.0.1:{simulator.port}"
-    assert entry.data == {CONF_TRANSPORT: "tcp", CONF_HOST: "127.0.0.1", CONF_PORT: simulator.port}
+    assert entry.data == {
+        CONF_TRANSPORT: "tcp",
+        CONF_HOST: "127.0.0.1",
+        CONF_PORT: simulator.port,
+        "statistics_hub": "site",  # its statistics are ems:site_<series>
+    }
     (device,) = entry.subentries.values()
     assert device.subentry_type == SUBENTRY_DEVICE
     assert device.title == "Grid meter"
@@ -403,3 +409,15 @@ async def test_reconfigure_subentry_thresholds(
     assert device.rated_power_kw == 17.5
     assert device.on_threshold_w == 50
     assert device.invert_power is True
+
+
+async def test_each_hub_gets_its_own_statistics_name(hass: HomeAssistant) -> None:
+    """`site` for the first hub, the next free `site_<n>` for others; hubs added before the
+    name was stored keep their entry id."""
+    older = MockConfigEntry(domain=DOMAIN, data={CONF_HOST: "10.0.0.1", CONF_PORT: 502})
+    older.add_to_hass(hass)
+    assert free_statistics_hub(hass) == "site"
+    MockConfigEntry(domain=DOMAIN, data={"statistics_hub": "site"}).add_to_hass(hass)
+    MockConfigEntry(domain=DOMAIN, data={"statistics_hub": "site_3"}).add_to_hass(hass)
+    assert free_statistics_hub(hass) == "site_2"
+    assert statistics_hub(older) == older.entry_id
