@@ -5,13 +5,16 @@
 - 3: SunSpec battery storage (models 1, 124, 802 at 40000), controllable through model 124;
 - 4: SunSpec meter on the PV inverter's output (models 1, 203 at 50000);
 - 5: Eastron SDM120 metering the heat pump.
+
+`site_devices(extra_meters)` adds copies of the grid meter on the unit ids after these, for
+load tests that need many devices on one hub.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from simulator.eastron import SDM120_HEAT_PUMP_METER, SDM630_GRID_METER
+from simulator.eastron import SDM120_HEAT_PUMP_METER, SDM630_GRID_METER, sdm630_grid_meter_copy
 from simulator.registers import DeviceMap
 from simulator.sunspec_devices import BATTERY_STORAGE, PV_INVERTER, PV_METER
 
@@ -25,3 +28,15 @@ DEVICES: Mapping[int, DeviceMap] = {
         SDM120_HEAT_PUMP_METER,
     )
 }
+
+# The highest unit id a Modbus request can address.
+MAX_UNIT_ID = 247
+
+
+def site_devices(extra_meters: int = 0) -> Mapping[int, DeviceMap]:
+    """The site's devices, then `extra_meters` copies of the grid meter on the next unit ids."""
+    first = max(DEVICES) + 1
+    if not 0 <= extra_meters <= MAX_UNIT_ID - first + 1:
+        raise ValueError(f"extra meters fit on unit ids {first}..{MAX_UNIT_ID}")
+    copies = range(first, first + extra_meters)
+    return {**DEVICES, **{unit: sdm630_grid_meter_copy(unit) for unit in copies}}

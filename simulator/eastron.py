@@ -17,7 +17,7 @@ from simulator.physics import (
     line_to_line_voltages,
     neutral_current_a,
 )
-from simulator.registers import DeviceMap, RegisterDef
+from simulator.registers import DeviceMap, Function, RegisterDef
 
 
 def _float_registers(
@@ -162,13 +162,30 @@ def _heat_pump_meter_values(state: SiteState) -> dict[str, float]:
     }
 
 
-SDM630_GRID_METER = DeviceMap(
-    "Eastron SDM630",
-    1,
-    [*_float_registers(_SDM630_INPUTS, counters=_SDM630_COUNTERS), *_EASTRON_IDENTITY],
-    _grid_meter_values,
-    dense={"input": range(0x0180)},
+_SDM630_REGISTERS = (
+    *_float_registers(_SDM630_INPUTS, counters=_SDM630_COUNTERS),
+    *_EASTRON_IDENTITY,
 )
+_SDM630_DENSE: dict[Function, range] = {"input": range(0x0180)}
+
+SDM630_GRID_METER = DeviceMap(
+    "Eastron SDM630", 1, _SDM630_REGISTERS, _grid_meter_values, dense=_SDM630_DENSE
+)
+
+
+def sdm630_grid_meter_copy(unit_id: int) -> DeviceMap:
+    """Another SDM630 serving the grid meter's readings under a serial number of its own.
+
+    For load tests that need many devices: each copy costs a reader as much as the grid meter,
+    and the site's physics stay those of one grid connection.
+    """
+
+    def values(state: SiteState) -> dict[str, float]:
+        return _grid_meter_values(state) | {"SerialNumber": _serial_number(state, unit_id)}
+
+    return DeviceMap("Eastron SDM630", unit_id, _SDM630_REGISTERS, values, dense=_SDM630_DENSE)
+
+
 SDM120_HEAT_PUMP_METER = DeviceMap(
     "Eastron SDM120",
     5,

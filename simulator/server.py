@@ -23,7 +23,7 @@ from pymodbus.pdu import ExceptionResponse, ModbusPDU
 from pymodbus.server import ModbusTcpServer
 from pymodbus.transaction import TransactionManager
 
-from simulator.devices import DEVICES
+from simulator.devices import site_devices
 from simulator.faults import ExceptionCode, Faults
 from simulator.physics import BatteryMode, GroundTruth, SiteConfig, SiteModel, SiteState
 from simulator.pymodbus_compat import NoSuchUnitError, silent_on_missing_units
@@ -390,13 +390,17 @@ class SiteSimulator:
         *,
         speed: float | None = None,
         framer: FramerType = FramerType.SOCKET,
+        extra_meters: int = 0,
     ) -> None:
         """Build the site; `start()` opens the Modbus server.
 
         `framer=FramerType.RTU` serves RTU frames over TCP, as a serial-to-Ethernet converter
         does; a serial client reaches it through pyserial's `socket://` URL.
+        `extra_meters` serves that many copies of the grid meter on unit ids 6, 7, … (see
+        simulator.devices.site_devices).
         """
         self.config = config or SiteConfig()
+        self._devices = site_devices(extra_meters)
         self.framer = framer
         self.requests = RequestCount()
         # Accepted writes of control registers, oldest first; a test may clear it.
@@ -404,11 +408,13 @@ class SiteSimulator:
         self._model = SiteModel(self.config)
         self._clock = SiteClock(self._model, speed)
         self.faults = Faults(
-            DEVICES,
+            self._devices,
             lifetime_value=self._lifetime_value,
             drop_connections=self._drop_connections,
         )
-        self._bank = DeviceBank(self._model, self._clock, self.faults, DEVICES, self.control_writes)
+        self._bank = DeviceBank(
+            self._model, self._clock, self.faults, self._devices, self.control_writes
+        )
         self._gate = RequestGate(self.faults, self.requests)
         self._server: _SiteModbusServer | None = None
         self._listener: asyncio.Server | None = None
@@ -425,7 +431,7 @@ class SiteSimulator:
     @property
     def unit_ids(self) -> tuple[int, ...]:
         """The Modbus unit ids the site answers."""
-        return tuple(DEVICES)
+        return tuple(self._devices)
 
     @property
     def truth(self) -> GroundTruth:
@@ -461,7 +467,7 @@ class SiteSimulator:
         if self._server is not None:
             raise RuntimeError("the simulator is already running")
         port = port or self._port
-        endpoints = {unit: _UnitEndpoint(unit, self._bank, self._gate) for unit in DEVICES}
+        endpoints = {unit: _UnitEndpoint(unit, self._bank, self._gate) for unit in self._devices}
         server = _SiteModbusServer(
             _SiteServerContext(endpoints), (host, port), self._gate, self.framer
         )
