@@ -21,6 +21,7 @@ from homeassistant.helpers import config_validation as cv, issue_registry as ir
 from homeassistant.helpers.storage import Store
 from homeassistant.helpers.typing import ConfigType
 
+from .card import async_register_card
 from .const import (
     CONF_ALLOW_CONTROL,
     CONF_MAX_GAP,
@@ -37,6 +38,7 @@ from .devices import Catalogue, async_load_catalogue, device_from_subentry, hub_
 from .modbus import DEFAULT_MAX_GAP, DEFAULT_MAX_READ, ModbusHub
 from .model import Device, DeviceRole
 from .services import async_setup_services
+from .websocket_api import async_setup_websocket
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -45,8 +47,11 @@ CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
-    """Register the battery actions; they find their hub through the device they target."""
+    """Register what serves every hub: the battery actions (they find their hub through the
+    device they target), the readings stream and the site card."""
     async_setup_services(hass)
+    async_setup_websocket(hass)
+    await async_register_card(hass)
     return True
 
 

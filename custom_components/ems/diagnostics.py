@@ -10,7 +10,8 @@ from homeassistant.core import HomeAssistant
 
 from .const import CONF_SERIAL_PORT
 from .coordinator import EmsConfigEntry, EmsCoordinator
-from .model import Device, Reading
+from .model import Device
+from .readings import SeedReading, registry_ids, snapshot_readings
 
 TO_REDACT = {CONF_HOST, CONF_SERIAL_PORT}
 # Identity channels that tie a dump to one household.
@@ -22,7 +23,8 @@ async def async_get_config_entry_diagnostics(
 ) -> dict[str, Any]:
     """The hub's settings, its devices, the health of its read plan and every reading."""
     coordinator = entry.runtime_data.coordinator
-    snapshot = coordinator.data
+    ids = registry_ids(hass, coordinator)
+    readings = snapshot_readings(coordinator.data, coordinator.devices.values(), ids)
     return {
         "entry": {
             "version": entry.version,
@@ -30,12 +32,11 @@ async def async_get_config_entry_diagnostics(
             "options": dict(entry.options),
         },
         "hub": _hub(coordinator),
-        "devices": [_device(coordinator, device) for device in coordinator.devices.values()],
-        "readings": [
-            _seed_format(device, reading)
+        "devices": [
+            _device(coordinator, device, ids.get(device.id))
             for device in coordinator.devices.values()
-            for reading in snapshot.devices[device.id].readings.values()
         ],
+        "readings": [_seed_format(reading) for reading in readings],
     }
 
 
@@ -54,10 +55,11 @@ def _hub(coordinator: EmsCoordinator) -> dict[str, Any]:
     }
 
 
-def _device(coordinator: EmsCoordinator, device: Device) -> dict[str, Any]:
+def _device(coordinator: EmsCoordinator, device: Device, device_id: str | None) -> dict[str, Any]:
     state = coordinator.data.devices[device.id]
     return {
-        "deviceId": device.id,
+        "deviceId": device_id,
+        "key": device.id,
         "name": device.name,
         "unit_id": device.unit_id,
         "role": device.role,
@@ -72,15 +74,9 @@ def _device(coordinator: EmsCoordinator, device: Device) -> dict[str, Any]:
     }
 
 
-def _seed_format(device: Device, reading: Reading) -> dict[str, Any]:
-    """A reading as the seed's API describes it: device, component, parameter, value, unit."""
-    value = REDACTED if reading.channel in REDACTED_CHANNELS else reading.value
-    return {
-        "deviceId": device.id,
-        "component": device.profile.device_type,
-        "parameter": reading.channel,
-        "value": value,
-        "unit": reading.unit,
-        "timestamp": reading.timestamp.isoformat(),
-        "quality": reading.quality_label,
-    }
+def _seed_format(reading: SeedReading) -> dict[str, Any]:
+    """A reading as the seed's API describes it, with its quality and the serial redacted."""
+    record = reading.as_seed()
+    if reading.parameter in REDACTED_CHANNELS:
+        record["value"] = REDACTED
+    return {**record, "quality": reading.quality}

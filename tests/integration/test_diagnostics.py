@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from homeassistant.components.diagnostics import REDACTED
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr
 from homeassistant.setup import async_setup_component
+import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.components.diagnostics import (
     get_diagnostics_for_config_entry,
 )
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
+from custom_components.ems.const import DOMAIN
 from custom_components.ems.profiles import builtin_profiles
+from custom_components.ems.sensor import SITE_SENSORS
 from simulator import SiteSimulator
 
 
@@ -34,13 +38,19 @@ async def test_diagnostics(
     assert {"unit": 1, "function": "holding", "start": 0xFC00, "count": 3} in dump["hub"][
         "read_plan"
     ]
+    registry = dr.async_get(hass)
+    meter = registry.async_get_device(identifiers={(DOMAIN, f"{init_integration.entry_id}_unit1")})
+    site = registry.async_get_device(identifiers={(DOMAIN, f"{init_integration.entry_id}_site")})
+    assert meter is not None
+    assert site is not None
     (device,) = dump["devices"]
-    assert device["deviceId"] == "unit1"
+    assert device["deviceId"] == meter.id
+    assert device["key"] == "unit1"
     assert device["role"] == "grid"
     assert device["online"] is True
 
     channels = {spec.key for spec in builtin_profiles()["eastron_sdm630"].channels}
-    readings = {reading["parameter"]: reading for reading in dump["readings"]}
+    readings = {r["parameter"]: r for r in dump["readings"] if r["deviceId"] == meter.id}
     assert set(readings) == channels
     power = readings["ActivePower"]
     assert set(power) == {
@@ -51,3 +61,15 @@ async def test_diagnostics(
     assert power["quality"] == "ok"
     assert power["value"] == simulator.device_values(1)["ActivePower"]
     assert readings["SerialNumber"]["value"] == REDACTED
+
+    # The site's sums, in the same format, named as the Site device's sensors are keyed.
+    sums = {r["parameter"]: r for r in dump["readings"] if r["deviceId"] == site.id}
+    site_keys = {description.key for description in SITE_SENSORS}
+    assert set(sums) <= site_keys
+    assert {"grid_power", "consumption_power", "grid_import_energy"} <= set(sums)
+    assert {r["component"] for r in sums.values()} == {"site"}
+    grid = sums["grid_power"]
+    assert grid["value"] == pytest.approx(power["value"])
+    assert grid["unit"] == "W"
+    assert grid["quality"] == "ok"
+    assert sums["grid_import_energy"]["unit"] == "kWh"
