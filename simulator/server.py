@@ -323,6 +323,9 @@ class _SiteServerContext(ModbusServerContext):
         self._endpoints = dict(endpoints)
         # pymodbus 3.13 runs a context that lists SimDevices through its own simulator core.
         self.simdevices: list[Any] = []
+        # pymodbus 3.16 serves a context without SimDevices only when it says it answers
+        # requests itself (as its old simulator did), which this one does.
+        self.old_simulator = True
 
     def __getitem__(self, unit_id: int) -> _UnitEndpoint:
         try:
