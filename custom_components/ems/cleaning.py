@@ -35,6 +35,9 @@ STEP_TOLERANCE_KWH = 1e-3
 # Without a power rating, a drop counts as a rollover only if the wrapped step is at most this
 # share of the modulus; a larger one is more likely a reset or a glitch.
 ROLLOVER_SHARE_WITHOUT_RATING = 0.1
+# Without a power rating a counter still cannot count faster than any site ems runs on: a
+# garbled word (a 32-bit Wh accumulator read as all ones is 4.3 GWh) is a spike, not energy.
+UNRATED_MAX_POWER_KW = 10_000.0
 _SECONDS_PER_HOUR = 3600.0
 
 
@@ -53,7 +56,7 @@ def assess(
         return _reading(device_id, spec, timestamp, None, Quality.REJECTED, REASON_NOT_IMPLEMENTED)
     if isinstance(value, str):
         return _reading(device_id, spec, timestamp, value, Quality.OK)
-    if math.isnan(value) or not _in_range(spec, value):
+    if not math.isfinite(value) or not _in_range(spec, value):
         return _reading(device_id, spec, timestamp, value, Quality.REJECTED, REASON_OUT_OF_RANGE)
     return _reading(device_id, spec, timestamp, value, Quality.OK)
 
@@ -167,7 +170,8 @@ class CounterGuard:
     - A reading that stays equal, or rises by at most rated power x elapsed time x margin
       (plus `STEP_TOLERANCE_KWH`), is accepted. Elapsed time counts from when the counter first
       showed its last accepted value, so a coarse counter (0.1 kWh steps) that ticks every few
-      minutes is not mistaken for a spike. Without a rating there is no spike rule.
+      minutes is not mistaken for a spike. Without a rating only steps beyond
+      `UNRATED_MAX_POWER_KW` are spikes.
     - A drop that is a plausible step once `modulus` is added back is a rollover of the
       register: accepted, and continued exactly.
     - Anything else (a drop to 0, a step back, a spike up) is rejected and held as a candidate.
@@ -178,6 +182,8 @@ class CounterGuard:
       accepted reading and the first candidate was never seen, so it is lost.
       A candidate that stays equal neither confirms nor breaks a run, so a register stuck at 0
       or at 65535 is never taken for a new meter.
+    - With `new_meter` (the caller knows the device was swapped, by its serial number), a
+      reading that does not plausibly continue the old one starts the new baseline at once.
 
     Timestamps are seconds; only differences matter, and a clock that steps back counts as no
     time elapsed. When the state is stored across restarts, use wall-clock (epoch) seconds:
@@ -213,7 +219,7 @@ class CounterGuard:
         """A copy of what to store so the guard can resume after a restart."""
         return _copy(self._state)
 
-    def update(self, raw: float, timestamp: float) -> CounterVerdict:
+    def update(self, raw: float, timestamp: float, *, new_meter: bool = False) -> CounterVerdict:
         """Judge one raw reading taken at `timestamp`."""
         if not (math.isfinite(raw) and math.isfinite(timestamp)):
             # assess() rejects these first; never let one poison the state.
@@ -224,7 +230,11 @@ class CounterGuard:
         total = state.last_raw + state.offset
         elapsed = timestamp - state.last_time
         step = raw - state.last_raw
-        if step >= 0 and self._within_rating(step, elapsed):
+        plausible = step >= 0 and self._within_rating(step, elapsed)
+        # Without a rating any rise looks plausible; from a new meter it is its own count.
+        if new_meter and not (plausible and self._max_power_kw is not None):
+            return self._carry_on(raw, timestamp, offset=total - raw, total=total)
+        if plausible:
             return self._accept(raw, timestamp)
         if self._modulus is not None and self._is_rollover(step + self._modulus, elapsed):
             # The register wrapped: add one modulus, so nothing is lost or invented.
@@ -240,7 +250,10 @@ class CounterGuard:
 
     def _within_rating(self, step: float, elapsed: float) -> bool:
         limit = self._max_step(elapsed)
-        return limit is None or step <= limit
+        if limit is None:
+            hours = max(elapsed, 0.0) / _SECONDS_PER_HOUR
+            limit = UNRATED_MAX_POWER_KW * hours * self._margin + STEP_TOLERANCE_KWH
+        return step <= limit
 
     def _is_rollover(self, wrapped_step: float, elapsed: float) -> bool:
         limit = self._max_step(elapsed)
@@ -272,6 +285,8 @@ class CounterGuard:
         self, raw: float, timestamp: float, *, offset: float, total: float
     ) -> CounterVerdict:
         """Accept `raw` under a new offset that continues the lifetime total from `total`."""
+        if not math.isfinite(raw + offset):
+            return _BEYOND_FLOAT
         # Float rounding could leave raw + offset an ulp below the total; it must not step back.
         if raw + offset < total:
             offset = total - raw
@@ -282,10 +297,16 @@ class CounterGuard:
 
     def _accept(self, raw: float, timestamp: float, *, reset: bool = False) -> CounterVerdict:
         state = self._state
+        if not math.isfinite(raw + state.offset):
+            return _BEYOND_FLOAT
         if reset or raw != state.last_raw:  # an unchanged counter keeps its first-seen time
             state.last_raw, state.last_time = raw, timestamp
         state.pending.clear()
         return CounterVerdict(value=raw + state.offset, reason=None, reset=reset)
+
+
+# A garbled float64 counter can be finite on its own and still overflow once an offset is added.
+_BEYOND_FLOAT = CounterVerdict(value=None, reason=REASON_OUT_OF_RANGE)
 
 
 def _rejection_reason(raw: float, step: float) -> str:

@@ -45,8 +45,9 @@ _STRUCT_FORMAT: dict[DataType, str] = {
     DataType.FLOAT32: ">f",
     DataType.FLOAT64: ">d",
 }
-# A SunSpec scale factor of 0x8000 means "not implemented".
-_SCALE_FACTOR_NOT_IMPLEMENTED = -0x8000
+# SunSpec defines scale factors from -10 to 10 and 0x8000 as "not implemented"; anything beyond
+# is a garbled word, and 10**400 would not even be a float.
+_SCALE_FACTOR_LIMIT = 10
 
 type RegisterKey = tuple[int, RegisterFunction]
 type RegisterImage = dict[RegisterKey, dict[int, int]]
@@ -188,11 +189,13 @@ def decode_channel(spec: ChannelSpec, unit_id: int, image: RegisterImage) -> flo
         if raw_exponent is None:
             return None
         exponent = struct.unpack(">h", raw_exponent.to_bytes(2, "big"))[0]
-        if exponent == _SCALE_FACTOR_NOT_IMPLEMENTED:
+        if abs(exponent) > _SCALE_FACTOR_LIMIT:  # 0x8000 ("not implemented") included
             return None
     if register.scale == 1.0 and exponent == 0:
         return value
-    return value * register.scale * 10.0**exponent
+    scaled = value * register.scale * 10.0**exponent
+    # A float64 near its limit times a scale overflows: that is no reading, not infinity.
+    return scaled if math.isfinite(scaled) else None
 
 
 class ModbusErrorKind(StrEnum):
@@ -458,6 +461,9 @@ class _Pass:
     failed: list[tuple[ReadBlock, ModbusTransportError]] = field(default_factory=list)
     answered: set[int] = field(default_factory=set)
     silent: set[int] = field(default_factory=set)
+    # Units whose latest request timed out: one lost answer is retried in halves, a second
+    # time-out in a row means the device went silent (it powered off mid-pass).
+    timed_out: set[int] = field(default_factory=set)
 
     async def read(self, block: ReadBlock) -> None:
         if block.unit_id in self.silent:
@@ -468,17 +474,21 @@ class _Pass:
             await self._failed(block, err)
             return
         self.answered.add(block.unit_id)
+        self.timed_out.discard(block.unit_id)
         table = self.image.setdefault((block.unit_id, block.function), {})
         table.update(zip(range(block.start, block.end), words, strict=True))
 
     async def _failed(self, block: ReadBlock, err: ModbusTransportError) -> None:
         if err.kind is ModbusErrorKind.CONNECTION:
             raise err
-        if err.kind is ModbusErrorKind.TIMEOUT and block.unit_id not in self.answered:
-            # Nobody home: bisecting would only multiply the time-outs.
-            self.silent.add(block.unit_id)
-            self.failed.append((block, err))
-            return
+        if err.kind is ModbusErrorKind.TIMEOUT:
+            if block.unit_id not in self.answered or block.unit_id in self.timed_out:
+                # Nobody home: bisecting would only multiply the time-outs, and quarantine
+                # every register of a device that merely went quiet.
+                self.silent.add(block.unit_id)
+                self.failed.append((block, err))
+                return
+            self.timed_out.add(block.unit_id)
         if block.count == 1:
             self.health.quarantine(block, self.now)
             self.failed.append((block, err))
@@ -505,7 +515,8 @@ async def read_plan(
     """Read every block; a failing block is bisected down to the registers that fail.
 
     A lost connection ends the pass early: every further request would wait for its time-out.
-    A unit that times out before answering anything is skipped for the rest of the pass.
+    A unit that times out before answering anything, or twice in a row, is skipped for the
+    rest of the pass.
     """
     health = health or PlanHealth()
     health.release_due(now)

@@ -97,6 +97,7 @@ def _site_input(device: Device, values: Mapping[str, float | None]) -> SiteInput
 # Which counter of a device measures which site series, by role and type. A meter's own
 # counter is exact; integrating sampled power misses what happens between two cycles.
 _GRID_COUNTERS: Final = {"grid_import": "EnergyImport", "grid_export": "EnergyExport"}
+GRID_SERIES: Final = frozenset(_GRID_COUNTERS)
 _SITE_COUNTERS: Final[Mapping[tuple[DeviceRole, DeviceType], Mapping[str, str]]] = {
     (DeviceRole.GRID, DeviceType.METER): _GRID_COUNTERS,
     (DeviceRole.GRID, DeviceType.GRID): _GRID_COUNTERS,
@@ -120,12 +121,22 @@ class MeteredTotals:
     """The site's energy series, advanced by the devices' own counters where they have them.
 
     A series falls back to the integrated power for a cycle when any of its devices has no
-    usable counter. Consumption follows from the balance of the others. Flows stay integrated.
+    usable counter. When the counter is back, it spans the gap exactly: the series advances by
+    the counter's step less what the fallback already added. Consumption follows from the
+    balance of the others. Flows stay integrated. A total never goes down: what a series
+    counted ahead of its meters is taken off its next steps instead.
     """
 
     totals: dict[str, float] = field(default_factory=dict)
     last_counters: dict[str, float] = field(default_factory=dict)
     last_integrated: dict[str, float] = field(default_factory=dict)
+    # Energy a series counted ahead of its meters (the fallback while a counter was missing,
+    # a balance that came out negative): their next steps cover it, so it is taken off them.
+    # Negative: energy held back until the meters answer (the balance without a grid meter).
+    ahead: dict[str, float] = field(default_factory=dict)
+    # Series whose counter is missing this cycle after it was read before: when it answers
+    # again, it brings the energy of the gap.
+    waiting: set[str] = field(default_factory=set)
 
     def update(
         self,
@@ -143,25 +154,45 @@ class MeteredTotals:
             deltas["grid_import"] - deltas["grid_export"] + deltas["production"]
             + deltas["battery_discharge"] - deltas["battery_charge"]
         )  # fmt: skip
-        deltas["consumption"] = max(consumption, 0.0)
+        if self.waiting & GRID_SERIES:
+            # Without the grid meter the balance is unknown until its counter answers again.
+            self.ahead["consumption"] = self.ahead.get("consumption", 0.0) - consumption
+            deltas["consumption"] = 0.0
+        else:
+            deltas["consumption"] = self._pay_back("consumption", consumption)
         for series, delta in deltas.items():
             self.totals[series] = self.totals.get(series, integrated[series]) + delta
         return {**integrated, **{s: self.totals[s] for s in deltas}}
 
     def _delta(self, series: str, counter: float | None, integrated: float) -> float:
-        previous_counter = self.last_counters.pop(series, None)
+        previous_counter = self.last_counters.get(series)
         previous_integrated = self.last_integrated.get(series, integrated)
         self.last_integrated[series] = integrated
-        if counter is not None:
-            self.last_counters[series] = counter
-            if previous_counter is not None and counter >= previous_counter:
-                return counter - previous_counter
-        return max(integrated - previous_integrated, 0.0)
+        fallback = max(integrated - previous_integrated, 0.0)
+        if counter is None:
+            if previous_counter is not None:
+                self.ahead[series] = self.ahead.get(series, 0.0) + fallback
+                self.waiting.add(series)
+            return fallback
+        self.waiting.discard(series)
+        self.last_counters[series] = counter
+        if previous_counter is None or counter < previous_counter:
+            self.ahead.pop(series, None)
+            return fallback
+        return self._pay_back(series, counter - previous_counter)
+
+    def _pay_back(self, series: str, step: float) -> float:
+        """The step less what the series counted ahead; a shortfall waits for the next one."""
+        step -= self.ahead.pop(series, 0.0)
+        if step < 0:
+            self.ahead[series] = -step
+        return max(step, 0.0)
 
     def as_dict(self) -> dict[str, Any]:
         """Totals survive a restart; the counters' last values too, so no step is lost."""
         return {"totals": dict(self.totals), "counters": dict(self.last_counters),
-                "integrated": dict(self.last_integrated)}  # fmt: skip
+                "integrated": dict(self.last_integrated),
+                "ahead": dict(self.ahead)}  # fmt: skip
 
     @classmethod
     def from_dict(cls, data: object) -> MeteredTotals:
@@ -173,6 +204,8 @@ class MeteredTotals:
                 totals={str(k): float(v) for k, v in data["totals"].items()},
                 last_counters={str(k): float(v) for k, v in data["counters"].items()},
                 last_integrated={str(k): float(v) for k, v in data["integrated"].items()},
+                # Absent from states stored before it existed.
+                ahead={str(k): float(v) for k, v in data.get("ahead", {}).items()},
             )
         except (KeyError, TypeError, ValueError, AttributeError):
             return cls()
@@ -218,6 +251,13 @@ class SitePipeline:
     _loads: dict[str, LoadTracker] = field(default_factory=dict)
     _site: SiteAccumulator = field(default_factory=SiteAccumulator)
     _metered: MeteredTotals = field(default_factory=MeteredTotals)
+    # Devices swapped since the last cycle: their counters start new baselines in the next one.
+    _replaced: set[str] = field(default_factory=set)
+
+    def device_replaced(self, device_id: str) -> None:
+        """Another device answers at this one's unit id: its counters continue the lifetime
+        totals from their own level instead of being held back as a reset to confirm."""
+        self._replaced.add(device_id)
 
     def process(
         self, image: RegisterImage, timestamp: datetime, month_key: str | None = None
@@ -230,6 +270,7 @@ class SitePipeline:
             device.id: self._device_state(device, image, timestamp)
             for device in self.devices.values()
         }
+        self._replaced.clear()
         values = {
             device_id: _values(state) if state.online else {} for device_id, state in states.items()
         }
@@ -272,7 +313,11 @@ class SitePipeline:
                 state=self._saved_counters.pop(key, None),
             )
         assert isinstance(reading.value, float | int)  # noqa: S101 - usable counters are numbers
-        verdict = guard.update(float(reading.value), reading.timestamp.timestamp())
+        verdict = guard.update(
+            float(reading.value),
+            reading.timestamp.timestamp(),
+            new_meter=device.id in self._replaced,
+        )
         if verdict.reset:
             self.resets.append(key)
         if verdict.value is None:
@@ -355,6 +400,11 @@ class SitePipeline:
         )
 
     # -- diagnostics and persistence -------------------------------------------------------
+
+    @property
+    def awaited_counters(self) -> frozenset[str]:
+        """Site series whose meters fell silent: their counters will bring the gap's energy."""
+        return frozenset(self._metered.waiting)
 
     def rejections_of(self, device_id: str) -> dict[str, int]:
         """Rejected readings of one device, by reason, since the hub started."""

@@ -245,12 +245,16 @@ def test_coarse_counter_ticks_are_not_spikes() -> None:
     assert previous == pytest.approx(2.4)
 
 
-def test_without_a_power_rating_there_is_no_spike_rule() -> None:
-    """max_power_kw=None: any increase passes, but steps back and resets are still judged."""
-    verdicts = run(guard(max_power_kw=None), [100.0, 5000.0, 1.0, 2.0, 3.0, 4.0])
+def test_without_a_power_rating_only_garbage_is_a_spike() -> None:
+    """max_power_kw=None: any increase a site could make passes (20 kWh in 10 s), steps back
+    and resets are still judged, and a garbled word (all ones) is a spike, never energy."""
+    verdicts = run(guard(max_power_kw=None), [100.0, 120.0, 1.0, 2.0, 3.0, 4.0])
     assert reasons(verdicts) == [None, None, *[REASON_COUNTER_BACKWARDS] * 2, None, None]
     assert verdicts[4].reset
-    assert [v.value for v in verdicts[4:]] == [5002.0, 5003.0]
+    assert [v.value for v in verdicts[4:]] == [122.0, 123.0]
+    garbled = run(guard(max_power_kw=None), [1245.0, 4294967.295, 1245.5])
+    assert reasons(garbled) == [None, REASON_COUNTER_SPIKE, None]
+    assert garbled[2].value == 1245.5
 
 
 def test_confirm_one_takes_a_new_level_at_once_and_never_goes_down() -> None:

@@ -39,8 +39,9 @@ def test_counters_replace_integrated_grid_energy() -> None:
     assert step["consumption"] == pytest.approx(1.5 - 0.2 + 7.0 + 7.0 - 7.0)
 
 
-def test_missing_counter_falls_back_for_that_cycle_and_never_goes_down() -> None:
-    """An unusable counter reading: the integrated step counts instead; no total drops."""
+def test_missing_counter_falls_back_then_the_counter_settles_the_gap() -> None:
+    """An unusable counter reading: the integrated step counts meanwhile; when the counter is
+    back, its step spans the gap, less what the fallback already added."""
     totals = MeteredTotals()
     totals.update([GRID], {"grid": {"EnergyImport": 10.0, "EnergyExport": 0.0}}, _integrated(0))
     gap = totals.update([GRID], {"grid": {"EnergyImport": None}}, _integrated(0.4))
@@ -48,11 +49,48 @@ def test_missing_counter_falls_back_for_that_cycle_and_never_goes_down() -> None
     back = totals.update(
         [GRID], {"grid": {"EnergyImport": 10.9, "EnergyExport": 0.0}}, _integrated(0.6)
     )
-    assert back["grid_import"] == pytest.approx(0.6)  # re-anchors, then follows the counter
+    assert back["grid_import"] == pytest.approx(0.9)  # what the meter counted from 10.0
     later = totals.update(
         [GRID], {"grid": {"EnergyImport": 11.4, "EnergyExport": 0.0}}, _integrated(0.7)
     )
-    assert later["grid_import"] == pytest.approx(1.1)
+    assert later["grid_import"] == pytest.approx(1.4)
+
+
+def test_fallback_ahead_of_the_counter_never_goes_down() -> None:
+    """The fallback counted more than the meter did: the total holds until the meter
+    catches up, then follows it again."""
+    totals = MeteredTotals()
+    totals.update([GRID], {"grid": {"EnergyImport": 10.0, "EnergyExport": 0.0}}, _integrated(0))
+    totals.update([GRID], {"grid": {"EnergyImport": None}}, _integrated(0.5))
+    back = totals.update(
+        [GRID], {"grid": {"EnergyImport": 10.3, "EnergyExport": 0.0}}, _integrated(0.5)
+    )
+    assert back["grid_import"] == pytest.approx(0.5)
+    caught_up = totals.update(
+        [GRID], {"grid": {"EnergyImport": 10.6, "EnergyExport": 0.0}}, _integrated(0.5)
+    )
+    assert caught_up["grid_import"] == pytest.approx(0.6)
+
+
+def test_consumption_waits_for_a_silent_grid_meter() -> None:
+    """Without the grid meter the balance is unknown: consumption holds, and takes the whole
+    gap when the meter's counter answers again."""
+
+    def produced(kwh: float) -> dict[str, float]:
+        # No grid power while the meter is silent: only production is integrated.
+        return {**_integrated(0), "production": kwh}
+
+    totals = MeteredTotals()
+    totals.update([GRID], {"grid": {"EnergyImport": 10.0, "EnergyExport": 5.0}}, produced(0))
+    silent = totals.update([GRID], {"grid": {}}, produced(0.3))
+    assert silent["consumption"] == pytest.approx(0.0)
+    assert totals.waiting == {"grid_import", "grid_export"}
+    back = totals.update(
+        [GRID], {"grid": {"EnergyImport": 10.4, "EnergyExport": 5.1}}, produced(0.5)
+    )
+    assert back["grid_import"] == pytest.approx(0.4)
+    assert back["consumption"] == pytest.approx(0.4 - 0.1 + 0.5)
+    assert totals.waiting == set()
 
 
 def test_restore_round_trip() -> None:

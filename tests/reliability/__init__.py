@@ -1,0 +1,1 @@
+"""Reliability: fault injection against the whole simulated site, and a seeded soak."""
