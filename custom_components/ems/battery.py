@@ -45,6 +45,7 @@ CONTROL_CHANNELS = (STORAGE_CONTROL_MODE, CHARGE_RATE, DISCHARGE_RATE, REVERT_TI
 WRITE_ATTEMPTS = 2
 # After this many failed cycles in a row the user is asked to look (a repair issue).
 FAILURES_BEFORE_REPAIR = 3
+SUNSPEC_SCALE_LIMIT = 10
 
 
 class WriteFailedError(Exception):
@@ -207,8 +208,14 @@ class BatteryControl:
     ) -> None:
         battery.engaged = True
         try:
-            for key, value in writes.items():
-                await self._write_confirmed(device, device.profile.channel(key), value)
+            # Every value is encoded before the first is sent: a setpoint that cannot be
+            # written must not leave the device with half a command.
+            encoded = [
+                self._encoded(device, device.profile.channel(key), value)
+                for key, value in writes.items()
+            ]
+            for spec, raw in encoded:
+                await self._write_confirmed(device, spec, raw)
                 battery.writes += 1
         except WriteFailedError:
             battery.last_result = "failed"
@@ -218,15 +225,24 @@ class BatteryControl:
         battery.last_result = "ok"
         battery.failures_in_a_row = 0
 
-    async def _write_confirmed(self, device: Device, spec: ChannelSpec, value: float) -> None:
-        """FC6/FC16, then read back; a mismatch or an error is retried once."""
+    def _encoded(self, device: Device, spec: ChannelSpec, value: float) -> tuple[ChannelSpec, int]:
+        """The raw register value for a setpoint, or why it cannot be written."""
+        if spec.access is not Access.READ_WRITE:
+            raise WriteFailedError(device, spec.key, "the profile marks it read-only")
+        exponent = _exponent(spec, device.unit_id, self.image)
+        if exponent is None:
+            raise WriteFailedError(device, spec.key, "its scale factor is unknown or out of range")
+        raw = value / (spec.register.scale * 10.0**exponent)
+        if not math.isfinite(raw):
+            raise WriteFailedError(device, spec.key, f"{value} does not fit the register")
+        return spec, round(raw)
+
+    async def _write_confirmed(self, device: Device, spec: ChannelSpec, raw: int) -> None:
+        """FC6/FC16, then read back; a mismatch or an error is retried once. Only a channel
+        the profile marks `rw` is ever written (checked here too: this is the one way out)."""
         if spec.access is not Access.READ_WRITE:
             raise WriteFailedError(device, spec.key, "the profile marks it read-only")
         register = spec.register
-        exponent = _exponent(spec, device.unit_id, self.image)
-        if exponent is None:
-            raise WriteFailedError(device, spec.key, "its scale factor is not known yet")
-        raw = round(value / (register.scale * 10.0**exponent))
         words = encode_value(register, raw)
         detail = ""
         for _ in range(WRITE_ATTEMPTS):
@@ -281,7 +297,8 @@ class BatteryControl:
             battery.command = BatteryCommand()
             try:
                 for key, value in writes.items():
-                    await self._write_confirmed(device, device.profile.channel(key), value)
+                    spec, raw = self._encoded(device, device.profile.channel(key), value)
+                    await self._write_confirmed(device, spec, raw)
             except (WriteFailedError, KeyError) as err:
                 # The device's own revert timer still returns it to auto.
                 _LOGGER.warning("Could not return %s to auto: %s", device.name, err)
@@ -295,7 +312,10 @@ def _exponent(spec: ChannelSpec, unit_id: int, image: RegisterImage) -> int | No
     raw = image.get((unit_id, spec.register.function), {}).get(spec.register.scale_register)
     if raw is None:
         return None
-    return raw - 0x10000 if raw & 0x8000 else raw
+    exponent = raw - 0x10000 if raw & 0x8000 else raw
+    # SunSpec scale factors lie in -10..10; anything else (0x8000 "not implemented", a garbled
+    # word) cannot scale a setpoint, and 10**-32768 would divide by zero.
+    return exponent if abs(exponent) <= SUNSPEC_SCALE_LIMIT else None
 
 
 def _number(value: object) -> float | None:

@@ -104,7 +104,26 @@ def _number(minimum: float, maximum: float, *, step: float = 1, unit: str | None
     if unit is not None:
         box["unit_of_measurement"] = unit
     coerce = vol.Coerce(int) if step == 1 else vol.Coerce(float)
-    return vol.All(selector.NumberSelector(box), coerce, vol.Range(min=minimum, max=maximum))
+    return vol.All(
+        _Bounded(min=minimum, max=maximum),
+        selector.NumberSelector(box),
+        coerce,
+        vol.Range(min=minimum, max=maximum),
+    )
+
+
+class _Bounded(vol.Range):
+    """A range checked before the selector's float(), which 10**400 overflows.
+
+    Text passes on to the selector, which reads numbers sent as text. Being a vol.Range, the
+    form still serializes for the frontend.
+    """
+
+    def __call__(self, value: Any) -> Any:
+        """Refuse numbers out of range; leave text to the selector."""
+        if isinstance(value, str):
+            return value
+        return super().__call__(value)  # type: ignore[no-untyped-call]  # voluptuous is untyped
 
 
 def _choice(options: list[str], key: str) -> selector.SelectSelector:
@@ -497,7 +516,12 @@ def _amount(maximum: float, unit: str | None = None) -> vol.All:
     )
     if unit is not None:
         box["unit_of_measurement"] = unit
-    return vol.All(selector.NumberSelector(box), vol.Coerce(float), vol.Range(min=0, max=maximum))
+    return vol.All(
+        _Bounded(min=0, max=maximum),
+        selector.NumberSelector(box),
+        vol.Coerce(float),
+        vol.Range(min=0, max=maximum),
+    )
 
 
 def _entity_choice(*domains: str) -> selector.EntitySelector:

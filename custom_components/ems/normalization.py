@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from functools import cache
+import math
+from tokenize import TokenError
 
 import pint
 
-from .model import Reading
+from .cleaning import REASON_OUT_OF_RANGE
+from .model import Quality, Reading
 
 _REGISTRY: pint.UnitRegistry[float] = pint.UnitRegistry()
 # Reactive power gets a dimension of its own so that it can never be converted into watts.
@@ -60,7 +63,17 @@ def conversion_for(unit: str | None) -> Conversion:
         return Conversion(unit)
     try:
         quantity = _REGISTRY.Quantity(1.0, _PINT_SPELLING.get(unit, unit))
-    except (pint.errors.UndefinedUnitError, AttributeError, ValueError) as err:
+    # pint parses the text as an expression: besides unknown names, text that is no unit at all
+    # ("1/0", "$", an open bracket) fails inside its tokenizer and evaluator.
+    except (
+        pint.errors.UndefinedUnitError,
+        AttributeError,
+        ValueError,
+        TypeError,
+        AssertionError,
+        ZeroDivisionError,
+        TokenError,
+    ) as err:
         raise UnitError(f"unknown unit '{unit}'") from err
     canonical = _canonical_unit(quantity)
     target = _PINT_SPELLING.get(canonical, canonical)
@@ -91,4 +104,9 @@ def normalize(reading: Reading) -> Reading:
         return reading  # already canonical: most channels, every cycle
     if not isinstance(reading.value, float | int):
         return replace(reading, unit=conversion.unit)
-    return replace(reading, value=conversion.apply(reading.value), unit=conversion.unit)
+    value = conversion.apply(reading.value)
+    if not math.isfinite(value) and reading.usable:
+        # 1e306 kW is a finite reading but no finite number of watts.
+        return replace(reading, unit=conversion.unit, quality=Quality.REJECTED,
+                       reason=REASON_OUT_OF_RANGE)  # fmt: skip
+    return replace(reading, value=value, unit=conversion.unit)

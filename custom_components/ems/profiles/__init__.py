@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
+import math
 from pathlib import Path
+import re
 from typing import Any
 
 import voluptuous as vol
@@ -27,10 +29,12 @@ from ..model import (
     RegisterFunction,
     WordOrder,
 )
+from ..normalization import UnitError, conversion_for
 
 BUILTIN_DIR = Path(__file__).parent
 MAX_REGISTERS_PER_CHANNEL = 125
 COUNTER_UNITS = frozenset({"Wh", "kWh", "MWh", "varh", "kvarh", "VAh", "kVAh", "Ah"})
+_UNIT_TEXT = re.compile(r"^\D{1,32}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,11 +48,35 @@ class ProfileError(Exception):
 
     def __str__(self) -> str:
         where = [self.file]
-        if self.channel:
+        # An empty channel name is a mistake to point at, not a reason to say nothing.
+        if self.channel is not None:
             where.append(f"channel '{self.channel}'")
-        if self.field:
+        if self.field is not None:
             where.append(f"field '{self.field}'")
         return f"{', '.join(where)}: {self.message}"
+
+
+def _finite(value: Any) -> float:
+    """A number (YAML may also give one as text) that a reading can be multiplied by."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError) as err:
+        raise vol.Invalid("is not a number") from err
+    if not math.isfinite(number):
+        raise vol.Invalid("must be a finite number")
+    return number
+
+
+def _unit(value: Any) -> str:
+    """A unit with a canonical counterpart, checked now rather than on every reading."""
+    # pint evaluates numbers in a unit as arithmetic: "9**9**9*W" would never return.
+    if not isinstance(value, str) or not _UNIT_TEXT.match(value):
+        raise vol.Invalid("is not a unit")
+    try:
+        conversion_for(value)
+    except UnitError as err:
+        raise vol.Invalid(str(err)) from err
+    return value
 
 
 def _enum(kind: type[Any]) -> vol.All:
@@ -61,7 +89,7 @@ _REGISTER_FIELDS: dict[vol.Marker, Any] = {
     vol.Optional("type"): _enum(DataType),
     vol.Optional("word_order"): _enum(WordOrder),
     vol.Optional("byte_order"): _enum(WordOrder),
-    vol.Optional("scale"): vol.All(vol.Coerce(float), vol.NotIn([0.0], msg="must not be 0")),
+    vol.Optional("scale"): vol.All(_finite, vol.NotIn([0.0], msg="must not be 0")),
 }
 _CHANNEL_SCHEMA = vol.Schema(
     {
@@ -70,13 +98,13 @@ _CHANNEL_SCHEMA = vol.Schema(
         vol.Optional("length"): vol.All(int, vol.Range(min=1, max=MAX_REGISTERS_PER_CHANNEL)),
         vol.Optional("scale_register"): _ADDRESS,
         vol.Optional("sentinels"): [vol.All(int, vol.Range(min=0))],
-        vol.Optional("unit"): vol.Any(None, str),
+        vol.Optional("unit"): vol.Any(None, _unit),
         vol.Optional("kind"): _enum(ChannelKind),
         vol.Optional("access"): _enum(Access),
         vol.Optional("poll"): _enum(PollGroup),
         vol.Optional("device_class"): str,
-        vol.Optional("min"): vol.Coerce(float),
-        vol.Optional("max"): vol.Coerce(float),
+        vol.Optional("min"): _finite,
+        vol.Optional("max"): _finite,
     }
 )
 _DETECT_SCHEMA = vol.Schema(
@@ -107,8 +135,13 @@ def load_profile(path: Path) -> DeviceProfile:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as err:
         raise ProfileError(path.name, None, None, f"cannot be read ({err.strerror})") from err
+    except UnicodeDecodeError as err:
+        raise ProfileError(path.name, None, None, f"is not UTF-8 text ({err.reason})") from err
     except yaml.YAMLError as err:
         raise ProfileError(path.name, None, None, f"is not valid YAML ({err})") from err
+    except RecursionError as err:
+        # PyYAML parses nested collections recursively; a file can nest deeper than Python.
+        raise ProfileError(path.name, None, None, "is nested too deeply") from err
     return parse_profile(raw, source=path.name)
 
 
@@ -198,10 +231,13 @@ def _channel(source: str, key: str, fields: dict[str, Any]) -> ChannelSpec:
     if minimum is not None and maximum is not None and minimum > maximum:
         raise ProfileError(source, key, "min", f"{minimum} is above max {maximum}")
     unit: str | None = fields.get("unit")
+    kind: ChannelKind = fields.get("kind", _default_kind(unit, data_type))
+    if data_type is DataType.STRING:
+        _check_text_channel(source, key, fields, kind)
     return ChannelSpec(
         key=key,
         unit=unit,
-        kind=fields.get("kind", _default_kind(unit, data_type)),
+        kind=kind,
         register=register,
         access=fields.get("access", Access.READ_ONLY),
         poll=fields.get("poll", PollGroup.FAST),
@@ -209,6 +245,15 @@ def _channel(source: str, key: str, fields: dict[str, Any]) -> ChannelSpec:
         minimum=minimum,
         maximum=maximum,
     )
+
+
+def _check_text_channel(source: str, key: str, fields: dict[str, Any], kind: ChannelKind) -> None:
+    """Text is neither counted, averaged nor converted: its sensor must not expect a number."""
+    if kind not in (ChannelKind.IDENTITY, ChannelKind.STATE):
+        raise ProfileError(source, key, "kind", "must be identity or state for a string")
+    for field in ("unit", "device_class"):
+        if fields.get(field) is not None:
+            raise ProfileError(source, key, field, "does not apply to a string")
 
 
 def _default_kind(unit: str | None, data_type: DataType) -> ChannelKind:

@@ -57,7 +57,11 @@ _TYPES: dict[str, tuple[DataType, tuple[int, ...]]] = {
     "float64": (DataType.FLOAT64, ()),
     "string": (DataType.STRING, ()),
 }
-_UNITS = {"C": "°C", "Secs": "s", "AH": "Ah", "VAr": "var", "Pct": "%"}
+# "PF" (float meters 211-214) is a plain ratio, as Eastron's power factor; pint would read it as
+# petafarad.
+_UNITS: dict[str, str | None] = {
+    "C": "°C", "Secs": "s", "AH": "Ah", "VAr": "var", "Pct": "%", "PF": None
+}  # fmt: skip
 
 # Which points become channels. Later models in a chain do not override a key that an
 # earlier, more specific one already gave (802's SoC wins over 124's ChaState).
@@ -135,6 +139,13 @@ def model_definition(model_id: int) -> dict[str, Any]:
     path = resources.files("sunspec2") / "models" / "json" / f"model_{model_id}.json"
     definition: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))["group"]
     return definition
+
+
+def preload_definitions() -> None:
+    """Read every supported model's definition now: they are files, and a caller on an event
+    loop must not wait on a disk (Home Assistant runs this in its executor)."""
+    for model_id in SUPPORTED_MODELS:
+        model_definition(model_id)
 
 
 def _offsets(definition: dict[str, Any]) -> dict[str, tuple[int, dict[str, Any]]]:

@@ -1,0 +1,1 @@
+"""Property-based fuzzing of everything that takes outside input (hypothesis)."""

@@ -1,0 +1,1 @@
+"""Fuzzing through Home Assistant: flows and actions on a running instance."""
