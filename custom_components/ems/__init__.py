@@ -17,7 +17,7 @@ from homeassistant.const import (
     Platform,
 )
 from homeassistant.core import Event, HomeAssistant
-from homeassistant.helpers import config_validation as cv, issue_registry as ir
+from homeassistant.helpers import config_validation as cv, device_registry as dr
 from homeassistant.helpers.storage import Store
 from homeassistant.helpers.typing import ConfigType
 
@@ -34,9 +34,21 @@ from .const import (
     SUBENTRY_DEVICE,
 )
 from .coordinator import STORAGE_VERSION, EmsConfigEntry, EmsCoordinator, EmsRuntimeData
-from .devices import Catalogue, async_load_catalogue, device_from_subentry, hub_settings
+from .devices import (
+    Catalogue,
+    async_load_catalogue,
+    device_from_subentry,
+    hub_identifiers,
+    hub_settings,
+)
+from .entity import hub_device_info
 from .modbus import DEFAULT_MAX_GAP, DEFAULT_MAX_READ, ModbusHub
 from .model import Device, DeviceRole
+from .repairs import (
+    clear_profile_missing_issue,
+    raise_profile_missing_issue,
+    report_profile_errors,
+)
 from .services import async_setup_services
 from .websocket_api import async_setup_websocket
 
@@ -57,8 +69,10 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
 
 async def async_setup_entry(hass: HomeAssistant, entry: EmsConfigEntry) -> bool:
     """Connect to the hub, read every device once, then create the entities."""
+    options, subentries = dict(entry.options), set(entry.subentries)
     catalogue = await async_load_catalogue(hass)
     devices = _devices(hass, entry, catalogue)
+    _remove_stale_devices(hass, entry)
     hub = ModbusHub(settings=hub_settings(entry.data, entry.options), clock=time.monotonic)
     coordinator = EmsCoordinator(
         hass,
@@ -79,13 +93,26 @@ async def async_setup_entry(hass: HomeAssistant, entry: EmsConfigEntry) -> bool:
         await hub.close()
         raise
     entry.runtime_data = EmsRuntimeData(coordinator=coordinator)
+    # Every device names the hub as its parent: the hub must exist before any platform runs.
+    hub_info = hub_device_info(coordinator)  # a dataclass from 2026.11: read by key only
+    dr.async_get(hass).async_get_or_create(
+        config_entry_id=entry.entry_id,
+        identifiers=hub_info["identifiers"],
+        name=hub_info.get("name"),
+        manufacturer=hub_info.get("manufacturer"),
+        model=hub_info.get("model"),
+    )
     entry.async_on_unload(entry.add_update_listener(_async_entry_updated))
 
     async def _release_on_stop(_: Event) -> None:
         await coordinator.control.release()
+        await coordinator.async_finish_publishing()
 
     entry.async_on_unload(hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, _release_on_stop))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    # A change saved while this setup ran found no update listener yet: catch up with it.
+    if dict(entry.options) != options or set(entry.subentries) != subentries:
+        hass.config_entries.async_schedule_reload(entry.entry_id)
     return True
 
 
@@ -95,27 +122,34 @@ def _devices(hass: HomeAssistant, entry: EmsConfigEntry, catalogue: Catalogue) -
     for subentry in entry.subentries.values():
         if subentry.subentry_type != SUBENTRY_DEVICE:
             continue
-        issue_id = f"profile_missing_{subentry.subentry_id}"
         device = device_from_subentry(subentry, catalogue)
         if device is None:
-            ir.async_create_issue(
-                hass,
-                DOMAIN,
-                issue_id,
-                is_fixable=False,
-                severity=ir.IssueSeverity.ERROR,
-                translation_key="profile_missing",
-                translation_placeholders={
-                    "device": subentry.title,
-                    "profile": subentry.data[CONF_PROFILE],
-                },
-            )
+            raise_profile_missing_issue(hass, entry.entry_id, subentry)
             continue
-        ir.async_delete_issue(hass, DOMAIN, issue_id)
+        clear_profile_missing_issue(hass, subentry)
         devices.append(device)
     for error in catalogue.errors:
         _LOGGER.error("Profile not loaded: %s", error)
+    report_profile_errors(hass, catalogue.errors)
     return devices
+
+
+def _remove_stale_devices(hass: HomeAssistant, entry: EmsConfigEntry) -> None:
+    """Forget registry devices the hub no longer has (a subentry removed while Home Assistant
+    was stopped, or before subentries owned their devices); their entities would stay dead."""
+    registry = dr.async_get(hass)
+    current = hub_identifiers(entry.entry_id, entry.subentries.values())
+    for device in dr.async_entries_for_config_entry(registry, entry.entry_id):
+        if not device.identifiers & current:
+            registry.async_update_device(device.id, remove_config_entry_id=entry.entry_id)
+
+
+async def async_remove_config_entry_device(
+    hass: HomeAssistant, entry: EmsConfigEntry, device_entry: dr.DeviceEntry
+) -> bool:
+    """Let the user delete a device the hub no longer has; the hub, its site and its devices
+    stay (a device leaves the hub by deleting its subentry)."""
+    return not device_entry.identifiers & hub_identifiers(entry.entry_id, entry.subentries.values())
 
 
 async def _async_entry_updated(hass: HomeAssistant, entry: EmsConfigEntry) -> None:
@@ -129,6 +163,7 @@ async def async_unload_entry(hass: HomeAssistant, entry: EmsConfigEntry) -> bool
     if unloaded:
         coordinator = entry.runtime_data.coordinator
         await coordinator.control.release()
+        await coordinator.async_finish_publishing()
         await coordinator.async_persist()
         await coordinator.hub.close()
     return unloaded

@@ -1080,6 +1080,20 @@ def _fixed_fee(fee: FixedFee | None, period: Period, days: set[date]) -> Decimal
     return money(fee.amount / calendar.monthrange(day.year, day.month)[1])
 
 
+def standing_charges(
+    tariff: Tariff | None, period: Period, days: set[date], demand_kw: float | None
+) -> tuple[float, float]:
+    """The fixed fee and the demand charge of a day or month so far, as a bill charges them:
+    a per-day fee for each day, a monthly fee in full on the month (its daily share on a day),
+    the demand charge on the month only. (0, 0) without a tariff or without days."""
+    if tariff is None or not days:
+        return 0.0, 0.0
+    fee = _fixed_fee(tariff.fee, period, days) if period == Period.MONTH or len(days) == 1 else 0
+    rate = tariff.demand_charge.per_kw_month if tariff.demand_charge else 0.0
+    demand = demand_kw * rate if period == Period.MONTH and demand_kw else 0.0
+    return float(fee), demand
+
+
 def _export_credit(exports: list[Aggregate], tariff: Tariff) -> Decimal | None:
     """What exports earned (their costs are negative); None when a price was missing."""
     if tariff.export_price is None:

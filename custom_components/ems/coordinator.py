@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 import logging
@@ -15,10 +16,11 @@ from homeassistant.helpers.storage import Store
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
 
-from .aggregation import CurrentRates, Emissions, Tariff, current_rates
+from .aggregation import CurrentRates, Emissions, Period, Tariff, current_rates
 from .battery import FAILURES_BEFORE_REPAIR, BatteryControl, WriteFailedError
 from .const import CONF_UNIT_ID, DOMAIN, SLOW_POLL_EVERY, SUBENTRY_DEVICE
 from .control import MAX_REVERT_S
+from .devices import reported_serial
 from .ledger import EnergyLedger
 from .modbus import (
     ModbusErrorKind,
@@ -31,9 +33,9 @@ from .modbus import (
     read_plan,
 )
 from .model import CycleStats, Device, DeviceState, PollGroup, SiteSnapshot, SiteState
-from .pipeline import SitePipeline
-from .repairs import clear_write_failed_issue, raise_write_failed_issue
-from .statistics import async_publish_hours
+from .pipeline import GRID_SERIES, SitePipeline
+from .repairs import DeviceIdentities, clear_write_failed_issue, raise_write_failed_issue
+from .statistics import async_publish_hours, statistics_hub, stop_waiting_for_commits
 from .tariffs import (
     CONF_CO2_ENTITY,
     CONF_EXPORT_PRICE_ENTITY,
@@ -54,6 +56,13 @@ STORAGE_VERSION = 1
 SAVE_DELAY_S = 60
 # Entity samples older than this no longer price anything (the ledger re-prices 2 days).
 SAMPLES_KEPT_S = 48 * 3600
+# How long stopping Home Assistant or unloading the hub waits for a statistics publish.
+PUBLISH_GRACE_S = 10.0
+# A silent grid meter's counter brings the energy of its outage when it answers again, so the
+# books wait for it (the ledger spreads the gap over its hours) instead of booking flat
+# minutes and then a spike. Not longer than this: a dead meter must not stop the books.
+# (Inverters fall silent every night, with nothing to count: the books never wait for them.)
+AWAIT_GRID_METER_S = 6 * 3600
 
 
 @dataclass(kw_only=True, slots=True)
@@ -108,11 +117,13 @@ class EmsCoordinator(DataUpdateCoordinator[SiteSnapshot]):
         revert_s = min(MAX_REVERT_S, max(60, round(3 * scan_interval.total_seconds())))
         self.control = BatteryControl(hub=hub, devices=self.devices, revert_s=revert_s)
         self.ledger = EnergyLedger(tz=dt_util.get_default_time_zone())
+        self.identities = DeviceIdentities(hass, entry.entry_id)
         # Prices and intensities sampled from entities: option key -> {epoch: value}.
         self._samples: dict[str, dict[float, float]] = {}
         # Price lists the same entities publish in their attributes (Nord Pool, ...).
         self._listed: dict[str, dict[float, float]] = {}
         self._reprice_from: float | None = None
+        self._publishing: set[asyncio.Task[None]] = set()
         self._tariff_problem: str | None = None
 
     def devices_by_subentry(self, entry: EmsConfigEntry) -> dict[str, Device]:
@@ -147,6 +158,7 @@ class EmsCoordinator(DataUpdateCoordinator[SiteSnapshot]):
             self.pipeline.restore(data)
             self.control.restore(data.get("control"))
             self.ledger.restore(data.get("ledger"))
+            self.identities.restore(data.get("identities"), self.devices)
 
     async def async_persist(self) -> None:
         """Write the pipeline's state now (on unload)."""
@@ -157,6 +169,7 @@ class EmsCoordinator(DataUpdateCoordinator[SiteSnapshot]):
             **self.pipeline.state_dict(),
             "control": self.control.state_dict(),
             "ledger": self.ledger.state_dict(),
+            "identities": self.identities.state_dict(),
         }
 
     @property
@@ -217,13 +230,16 @@ class EmsCoordinator(DataUpdateCoordinator[SiteSnapshot]):
             self._replan()
         image: RegisterImage = {key: dict(table) for key, table in self._slow_image.items()}
         _overlay(image, result.image)
+        for device in self.devices.values():
+            if self.identities.observe(device, reported_serial(device, image)):
+                self.pipeline.device_replaced(device.id)
         timestamp = dt_util.utcnow()
         month = dt_util.as_local(timestamp).strftime("%Y-%m")
         states, site = self.pipeline.process(image, timestamp, month)
         self.store.async_delay_save(self._state_dict, SAVE_DELAY_S)
         if self.allow_control:
             await self._steer(states, image, site.power_w["grid"])
-        rates = self._book(site)
+        rates, tariff = self._book(site)
         for device in self.devices.values():
             self._log_transition(device, online=states[device.id].online)
         stats = CycleStats(
@@ -238,28 +254,47 @@ class EmsCoordinator(DataUpdateCoordinator[SiteSnapshot]):
             stats=stats,
             site=site,
             rejections={d: self.pipeline.rejections_of(d) for d in self.devices},
-            today=self.ledger.totals_since(_local_start(timestamp, month=False)),
-            month=self.ledger.totals_since(_local_start(timestamp, month=True)),
+            today=self.ledger.totals_since(_local_start(timestamp, month=False), tariff=tariff),
+            month=self.ledger.totals_since(
+                _local_start(timestamp, month=True), tariff=tariff, period=Period.MONTH
+            ),
             rates=rates,
         )
 
-    def _book(self, site: SiteState) -> CurrentRates:
+    def _book(self, site: SiteState) -> tuple[CurrentRates, Tariff | None]:
         """Add the site's counters to the ledger and hand ended hours to the statistics;
-        return the rates that price energy now."""
+        return the rates that price energy now, and the tariff."""
         now = time.time()
         self._sample_entities(now)
         tariff, emissions = self.pricing()
         rates = current_rates(tariff, emissions, now, self.ledger.tz)
-        if not self.ledger.add(now, site.energy_kwh):
-            return rates
+        if self._awaiting_grid_meter(now) or not self.ledger.add(now, site.energy_kwh):
+            return rates, tariff
         reprice_from, self._reprice_from = self._reprice_from, None
         if changed := self.ledger.settle(tariff, emissions, reprice_from=reprice_from):
-            self.config_entry.async_create_background_task(
+            task = self.config_entry.async_create_background_task(
                 self.hass,
                 async_publish_hours(self.hass, self.config_entry, changed),
                 name=f"{DOMAIN} statistics {self.config_entry.entry_id}",
             )
-        return rates
+            self._publishing.add(task)
+            task.add_done_callback(self._publishing.discard)
+        return rates, tariff
+
+    async def async_finish_publishing(self) -> None:
+        """Let statistics being written finish (bounded), before the recorder closes: a task
+        cancelled in the middle of a database read can crash SQLite at shutdown. They stop
+        waiting for the recorder to confirm (it writes what it has queued before it closes);
+        the next start resumes from what is stored."""
+        if self._publishing:
+            hub = statistics_hub(self.config_entry)
+            with stop_waiting_for_commits(self.hass, hub):
+                await asyncio.wait(self._publishing, timeout=PUBLISH_GRACE_S)
+
+    def _awaiting_grid_meter(self, now: float) -> bool:
+        if not self.pipeline.awaited_counters & GRID_SERIES or not self.ledger.timestamps:
+            return False
+        return now - self.ledger.timestamps[-1] < AWAIT_GRID_METER_S
 
     def pricing(self) -> tuple[Tariff | None, Emissions | None]:
         """The tariff and CO2 accounting of the hub's options, with the entity samples so far.

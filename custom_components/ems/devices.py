@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 import time
 from typing import Any
 
+from homeassistant.components.sensor import SensorDeviceClass
 from homeassistant.config_entries import ConfigSubentry
 from homeassistant.const import CONF_HOST, CONF_PORT
 from homeassistant.core import HomeAssistant
@@ -26,6 +27,8 @@ from .const import (
     CONF_TIMEOUT,
     CONF_TRANSPORT,
     CONF_UNIT_ID,
+    DOMAIN,
+    SUBENTRY_DEVICE,
     SUNSPEC_PROFILE,
     USER_PROFILE_DIR,
 )
@@ -35,16 +38,21 @@ from .modbus import (
     ModbusErrorKind,
     ModbusHub,
     ModbusTransportError,
+    RegisterImage,
     Transport,
+    decode_channel,
     detect_profile,
     discover_sunspec,
 )
 from .model import Device, DeviceProfile, DeviceRole
 from .normalization import conversion_for
 from .profiles import ProfileError, builtin_profiles, load_profiles
-from .profiles.sunspec import ModelInstance, build_profile
+from .profiles.sunspec import ModelInstance, build_profile, preload_definitions
 from .site import DEFAULT_ON_THRESHOLD_W, POWER_CHANNEL
 
+_SENSOR_DEVICE_CLASSES = frozenset(member.value for member in SensorDeviceClass)
+# The identity channel that tells one device from another of the same model.
+SERIAL_CHANNEL = "SerialNumber"
 ERROR_BY_KIND = {
     ModbusErrorKind.CONNECTION: "cannot_connect",
     ModbusErrorKind.TIMEOUT: "no_response",
@@ -61,6 +69,7 @@ class Catalogue:
 
 
 def _load_catalogue(user_dir: Path) -> Catalogue:
+    preload_definitions()  # SunSpec profiles are built later, on the event loop
     profiles = dict(builtin_profiles())
     user_profiles, errors = load_profiles(user_dir)
     for profile_id, profile in user_profiles.items():
@@ -69,8 +78,20 @@ def _load_catalogue(user_dir: Path) -> Catalogue:
                 ProfileError(profile.source, None, "id", f"'{profile_id}' is a shipped profile")
             )
             continue
+        if (problem := unknown_device_class(profile)) is not None:
+            errors.append(problem)
+            continue
         profiles[profile_id] = profile
     return Catalogue(profiles=profiles, errors=errors)
+
+
+def unknown_device_class(profile: DeviceProfile) -> ProfileError | None:
+    """A channel whose device class sensors do not know; the pure loader cannot ask HA."""
+    for spec in profile.channels:
+        if spec.device_class is not None and spec.device_class not in _SENSOR_DEVICE_CLASSES:
+            message = f"'{spec.device_class}' is not a sensor device class"
+            return ProfileError(profile.source, spec.key, "device_class", message)
+    return None
 
 
 async def async_load_catalogue(hass: HomeAssistant) -> Catalogue:
@@ -154,7 +175,7 @@ def device_from_subentry(subentry: ConfigSubentry, catalogue: Catalogue) -> Devi
         return None
     unit_id = int(data[CONF_UNIT_ID])
     return Device(
-        id=f"unit{unit_id}",
+        id=device_id_of(unit_id),
         name=subentry.title,
         unit_id=unit_id,
         profile=profile,
@@ -165,6 +186,44 @@ def device_from_subentry(subentry: ConfigSubentry, catalogue: Catalogue) -> Devi
     )
 
 
+def device_id_of(unit_id: int) -> str:
+    """A device's id within its hub: one device per unit id."""
+    return f"unit{unit_id}"
+
+
+def device_identifier(entry_id: str, device_id: str) -> tuple[str, str]:
+    """How the device registry knows a device of a hub."""
+    return (DOMAIN, f"{entry_id}_{device_id}")
+
+
+def hub_identifiers(entry_id: str, subentries: Iterable[ConfigSubentry]) -> set[tuple[str, str]]:
+    """Every device a hub has now: itself, its site and one per device subentry (also one whose
+    profile is missing: the user may bring the file back)."""
+    return {
+        (DOMAIN, entry_id),
+        device_identifier(entry_id, "site"),
+        *(
+            device_identifier(entry_id, device_id_of(int(subentry.data[CONF_UNIT_ID])))
+            for subentry in subentries
+            if subentry.subentry_type == SUBENTRY_DEVICE
+        ),
+    }
+
+
+def reported_serial(device: Device, image: RegisterImage) -> str | None:
+    """The serial number the device's registers hold in `image`, if its profile reads one."""
+    try:
+        spec = device.profile.channel(SERIAL_CHANNEL)
+    except KeyError:
+        return None
+    value = decode_channel(spec, device.unit_id, image)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    text = "" if value is None else str(value).strip()
+    # A device still starting up may answer zeros: that identifies nothing.
+    return text if text.strip("0") else None
+
+
 def default_rated_power_kw(profile: DeviceProfile) -> float | None:
     """The largest power the profile calls plausible on the device's power channel."""
     key = POWER_CHANNEL.get(profile.device_type, "ActivePower")
@@ -173,9 +232,9 @@ def default_rated_power_kw(profile: DeviceProfile) -> float | None:
     except KeyError:
         return None
     bounds = [abs(bound) for bound in (spec.minimum, spec.maximum) if bound is not None]
-    if not bounds:
-        return None
-    return max(bounds) * conversion_for(spec.unit).factor / 1000
+    rated = max(bounds, default=0.0) * conversion_for(spec.unit).factor / 1000
+    # A range such as `min: 0` alone says nothing about how large the power can get.
+    return rated if rated > 0 else None
 
 
 def describe_error(err: ModbusTransportError) -> str:

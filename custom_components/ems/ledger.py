@@ -11,7 +11,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import tzinfo
+from datetime import datetime, tzinfo
 import math
 from typing import Any, Final
 
@@ -19,9 +19,11 @@ from .aggregation import (
     Aggregate,
     CounterSeries,
     Emissions,
+    Period,
     SeriesRole,
     Tariff,
     aggregate,
+    standing_charges,
 )
 
 SERIES_ROLES: Final[Mapping[str, SeriesRole]] = {
@@ -80,13 +82,17 @@ class Totals:
     co2_kg: float | None
     co2_avoided_kg: float | None
     peak_demand_kw: float | None
+    # The tariff's fixed fee and demand charge for the period so far (0 without them).
+    fixed_fee: float = 0.0
+    demand_charge: float = 0.0
 
     @property
     def net_cost(self) -> float | None:
-        """What the period cost after export compensation."""
+        """What the period cost: import, less export compensation, plus the fixed fee and the
+        demand charge."""
         if self.cost is None:
             return None
-        return self.cost - (self.compensation or 0.0)
+        return self.cost - (self.compensation or 0.0) + self.fixed_fee + self.demand_charge
 
 
 @dataclass(kw_only=True)
@@ -177,20 +183,26 @@ class EnergyLedger:
         for start in [s for s in self.hours if s < latest - KEEP_HOURS_S]:
             del self.hours[start]
 
-    def totals_since(self, start_ts: float) -> Totals:
-        """Settled hours from `start_ts` on, plus the running hour."""
+    def totals_since(
+        self, start_ts: float, *, tariff: Tariff | None = None, period: Period = Period.DAY
+    ) -> Totals:
+        """Settled hours from `start_ts` on, plus the running hour; with a tariff, the fixed
+        fee and demand charge of that day or month so far."""
         hours = [h for s, h in self.hours.items() if s >= start_ts]
         if self.running is not None and self.running.start_ts >= start_ts:
             hours.append(self.running)
+        peak = max((h.demand_kw for h in hours if h.demand_kw is not None), default=None)
+        days = {datetime.fromtimestamp(h.start_ts, self.tz).date() for h in hours}
+        fee, demand_charge = standing_charges(tariff, period, days, peak)
         return Totals(
             energy_kwh={k: sum(h.energy_kwh.get(k, 0.0) for h in hours) for k in SERIES_ROLES},
             cost=_sum(h.cost for h in hours),
             compensation=_sum(h.compensation for h in hours),
             co2_kg=_sum(h.co2_kg for h in hours),
             co2_avoided_kg=_sum(h.co2_avoided_kg for h in hours),
-            peak_demand_kw=max(
-                (h.demand_kw for h in hours if h.demand_kw is not None), default=None
-            ),
+            peak_demand_kw=peak,
+            fixed_fee=fee,
+            demand_charge=demand_charge,
         )
 
     def state_dict(self) -> dict[str, Any]:

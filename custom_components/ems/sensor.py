@@ -56,8 +56,12 @@ _DEVICE_CLASS_BY_KEY: dict[str, SensorDeviceClass] = {
     "RevertTimeout": SensorDeviceClass.DURATION,
 }
 _PRECISION_BY_UNIT = {"W": 0, "var": 0, "VA": 0, "V": 1, "A": 2, "Hz": 2, "kWh": 3, "kvarh": 3}
-# Per-phase energies and reactive energy matter to few users and change every cycle.
-_DISABLED_BY_DEFAULT = re.compile(r"^(Energy(Import|Export)_L\d|ReactiveEnergy.*|CurrentSum)$")
+# Per-phase energies, reactive energy, per-phase apparent and reactive power, line-to-line
+# voltages and the neutral current matter to few users and change every cycle.
+_DISABLED_BY_DEFAULT = re.compile(
+    r"^(Energy(Import|Export)_L\d|ReactiveEnergy.*|CurrentSum"
+    r"|(Apparent|Reactive)Power_L\d|Voltage_L\d_L\d|Current_N)$"
+)
 # As the CO2 Signal integration reports grid intensity, so the two read alike.
 CO2_INTENSITY_UNIT = "gCO2eq/kWh"
 _PHASE_SUFFIX = re.compile(r"_(L\d(?:_L\d)?|N)$")
@@ -89,15 +93,19 @@ def _channel_description(
     canonical = canonical_unit(unit)
     translation_key, placeholders = translation_for(key)
     diagnostic = kind is ChannelKind.IDENTITY or (kind is ChannelKind.STATE and key != "Status")
+    sensor_class = _device_class(key, canonical, device_class)
+    state_class = _STATE_CLASS.get(kind)
+    if sensor_class is SensorDeviceClass.ENERGY_STORAGE:
+        state_class = SensorStateClass.MEASUREMENT  # a capacity in kWh is a level, not a meter
     return EmsSensorEntityDescription(
         key=key,
         translation_key=translation_key,
         translation_placeholders=placeholders,
         name=key.replace("_", " "),
         native_unit_of_measurement=canonical,
-        device_class=_device_class(key, canonical, device_class),
+        device_class=sensor_class,
         options=["on", "off"] if key == "Status" and device.role is DeviceRole.LOAD else None,
-        state_class=_STATE_CLASS.get(kind),
+        state_class=state_class,
         suggested_display_precision=_PRECISION_BY_UNIT.get(canonical or ""),
         entity_category=EntityCategory.DIAGNOSTIC if diagnostic else None,
         entity_registry_enabled_default=not diagnostic and not _DISABLED_BY_DEFAULT.match(key),
@@ -253,11 +261,23 @@ class EmsBookSensorEntityDescription(EmsSensorEntityDescription):
 
 
 def _book(
-    key: str, amount: Callable[[Totals], float | None], *, month: bool, **kwargs: Any
+    key: str,
+    amount: Callable[[Totals], float | None],
+    *,
+    month: bool,
+    details: Callable[[Totals], dict[str, Any]] | None = None,
+    **kwargs: Any,
 ) -> EmsBookSensorEntityDescription:
+    def totals(snapshot: SiteSnapshot) -> Totals | None:
+        return snapshot.month if month else snapshot.today
+
     def value(snapshot: SiteSnapshot) -> float | None:
-        totals = snapshot.month if month else snapshot.today
-        return None if totals is None else _rounded(amount(totals))
+        period = totals(snapshot)
+        return None if period is None else _rounded(amount(period))
+
+    def attributes(snapshot: SiteSnapshot) -> dict[str, Any]:
+        period = totals(snapshot)
+        return {} if period is None or details is None else details(period)
 
     return EmsBookSensorEntityDescription(
         key=f"{key}_{'month' if month else 'today'}",
@@ -265,6 +285,7 @@ def _book(
         state_class=SensorStateClass.TOTAL,
         month=month,
         value_fn=value,
+        attributes_fn=attributes if details is not None else None,
         **kwargs,
     )
 
@@ -277,6 +298,16 @@ def _book_pair(
     key: str, amount: Callable[[Totals], float | None], **kwargs: Any
 ) -> tuple[EmsBookSensorEntityDescription, ...]:
     return tuple(_book(key, amount, month=month, **kwargs) for month in (False, True))
+
+
+def _net_cost_parts(totals: Totals) -> dict[str, Any]:
+    """What the net cost is made of, as on a bill."""
+    return {
+        "import_cost": _rounded(totals.cost),
+        "export_compensation": _rounded(totals.compensation),
+        "fixed_fee": _rounded(totals.fixed_fee),
+        "demand_charge": _rounded(totals.demand_charge),
+    }
 
 
 _ENERGY_BOOK = {
@@ -295,7 +326,7 @@ BOOK_SENSORS: tuple[EmsBookSensorEntityDescription, ...] = (
     *_book_pair("consumption", lambda t: t.energy_kwh["consumption"], **_ENERGY_BOOK),
     *_book_pair("import_cost", lambda t: t.cost, **_MONEY_BOOK),
     *_book_pair("export_compensation", lambda t: t.compensation, **_MONEY_BOOK),
-    *_book_pair("net_cost", lambda t: t.net_cost, **_MONEY_BOOK),
+    *_book_pair("net_cost", lambda t: t.net_cost, details=_net_cost_parts, **_MONEY_BOOK),
     *_book_pair("co2", lambda t: t.co2_kg, **_CO2_BOOK),
     *_book_pair("co2_avoided", lambda t: t.co2_avoided_kg, **_CO2_BOOK),
 )

@@ -36,7 +36,6 @@ ATTR_PEAK_POWER = "peak_power"
 ATTR_RECHARGE_POWER = "recharge_power"
 
 
-
 def _no_overflow(validator: Callable[[Any], Any]) -> Callable[[Any], Any]:
     """vol.Coerce(float) and cv.time_period let OverflowError (10**400, 1e400 s) escape."""
 

@@ -26,7 +26,8 @@ How a publish stays exact across restarts and corrections:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -73,6 +74,8 @@ _UNIT_CLASS_SUPPORTED: Final = "unit_class" in StatisticMetaData.__annotations__
 _COMMIT_TIMEOUT_S: Final = 60.0
 _FIRST_POLL_S: Final = 0.01
 _LOCK: Final[HassKey[asyncio.Lock]] = HassKey(f"{DOMAIN}_statistics_lock")
+# Per hub, set while it unloads or Home Assistant stops: its publishes stop waiting for commits.
+_CLOSING: Final[HassKey[dict[str, asyncio.Event]]] = HassKey(f"{DOMAIN}_statistics_closing")
 
 
 class Quantity(StrEnum):
@@ -222,11 +225,28 @@ async def async_publish(
                 async_add_external_statistics(hass, metadata, rows)
             written[key] = len(rows)
         # The next publish must read these rows, so wait until they are committed.
-        await _until_committed(hass, pending)
+        await _until_committed(hass, pending, hub_slug)
     return written
 
 
-async def _until_committed(hass: HomeAssistant, pending: dict[str, StatisticData]) -> None:
+@contextmanager
+def stop_waiting_for_commits(hass: HomeAssistant, hub_slug: str) -> Iterator[None]:
+    """While a hub closes, its publishes write but no longer wait to read their rows back."""
+    closing = hass.data.setdefault(_CLOSING, {})
+    _closing_event(hass, hub_slug).set()
+    try:
+        yield
+    finally:
+        closing.pop(slugify(hub_slug), None)  # the hub's next start waits again
+
+
+def _closing_event(hass: HomeAssistant, hub_slug: str) -> asyncio.Event:
+    return hass.data.setdefault(_CLOSING, {}).setdefault(slugify(hub_slug), asyncio.Event())
+
+
+async def _until_committed(
+    hass: HomeAssistant, pending: dict[str, StatisticData], hub_slug: str
+) -> None:
     """Wait until the last row written to each statistic reads back; drop those that do.
 
     The recorder imports on its own thread, later; one import is one transaction, so its last
@@ -235,8 +255,12 @@ async def _until_committed(hass: HomeAssistant, pending: dict[str, StatisticData
     budget counts the time slept, not the clock, which a suspended host or a test moves.
     """
     waited, delay = 0.0, _FIRST_POLL_S
+    closing = _closing_event(hass, hub_slug)
     while pending:
         for statistic, row in list(pending.items()):
+            # The recorder closes next, and writes what it has queued before it does.
+            if hass.is_stopping or closing.is_set():
+                return
             if await _reads_back(hass, statistic, row):
                 del pending[statistic]
         if not pending:
@@ -248,7 +272,8 @@ async def _until_committed(hass: HomeAssistant, pending: dict[str, StatisticData
                 _COMMIT_TIMEOUT_S,
             )
             return
-        await asyncio.sleep(delay)
+        with suppress(TimeoutError):  # a nap that closing cuts short
+            await asyncio.wait_for(closing.wait(), delay)
         waited += delay
         delay = min(2 * delay, 1.0)
 

@@ -2,24 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 import logging
 from typing import Any
 from unittest.mock import PropertyMock, patch
 
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import CONF_HOST, CONF_PORT
 from homeassistant.core import HomeAssistant
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.components.recorder.common import (
+    async_wait_recording_done,
+)
 
 import custom_components.ems  # noqa: F401 - the harness finds custom integrations by import
 from custom_components.ems.const import (
+    CONF_ALLOW_CONTROL,
     CONF_PROFILE,
     CONF_ROLE,
     CONF_UNIT_ID,
     DOMAIN,
     SUBENTRY_DEVICE,
 )
+from custom_components.ems.coordinator import EmsCoordinator
 from simulator import SiteSimulator
 
 GRID_METER_UNIT = 1
@@ -36,6 +42,19 @@ async def mock_recorder_before_hass(async_setup_recorder_instance: Any) -> None:
 @pytest.fixture(autouse=True)
 def auto_enable_custom_integrations(recorder_mock: Any, enable_custom_integrations: None) -> None:
     """Let Home Assistant load `custom_components/ems`, with a real recorder, in every test."""
+
+
+@pytest.fixture(autouse=True)
+async def finish_statistics(
+    auto_enable_custom_integrations: None, hass: HomeAssistant
+) -> AsyncIterator[None]:
+    """Let statistics still being published finish before the test's recorder is torn down
+    (the harness may close it before Home Assistant stops, with a read still running)."""
+    yield
+    for entry in hass.config_entries.async_entries(DOMAIN):
+        if entry.state is ConfigEntryState.LOADED:
+            await async_wait_recording_done(hass)  # commits now, so the publish sees its rows
+            await entry.runtime_data.coordinator.async_finish_publishing()
 
 
 def device_subentry(unit_id: int, profile: str, role: str, title: str) -> dict[str, Any]:
@@ -108,3 +127,37 @@ def site_entry(simulator: SiteSimulator) -> MockConfigEntry:
             device_subentry(5, "eastron_sdm120", "load", "Heat pump"),
         ],
     )
+
+
+async def start_site(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    simulator: SiteSimulator,
+    *,
+    hours: float = 2.0,
+    allow_control: bool = True,
+) -> EmsCoordinator:
+    """Move the site's clock on (to daylight, say), then set up the hub with battery control
+    allowed or not."""
+    simulator.advance(hours * 3600)
+    entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(entry, options={CONF_ALLOW_CONTROL: allow_control})
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    coordinator: EmsCoordinator = entry.runtime_data.coordinator
+    return coordinator
+
+
+async def run_cycles(
+    hass: HomeAssistant,
+    coordinator: EmsCoordinator,
+    simulator: SiteSimulator,
+    count: int,
+    *,
+    seconds: float = 10.0,
+) -> None:
+    """`count` cycles, the site moving `seconds` before each."""
+    for _ in range(count):
+        simulator.advance(seconds)
+        await coordinator.async_refresh()
+        await hass.async_block_till_done()

@@ -13,9 +13,12 @@ from homeassistant.helpers import device_registry as dr, issue_registry as ir
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.ems.const import CONF_ALLOW_CONTROL, DOMAIN
+from custom_components.ems.const import DOMAIN
+from custom_components.ems.control import CHARGE_RATE
 from custom_components.ems.coordinator import EmsCoordinator
 from simulator import SiteSimulator
+
+from .conftest import run_cycles, start_site
 
 CYCLE_S = 10.0
 STORCTL_MOD = 40072 + 3  # 124 at 40070: ID, L, WChaMax, WChaGra, WDisChaGra, StorCtl_Mod
@@ -29,22 +32,13 @@ async def _start(
     hours: float,
     allow: bool = True,
 ) -> EmsCoordinator:
-    simulator.advance(hours * 3600)
-    entry.add_to_hass(hass)
-    hass.config_entries.async_update_entry(entry, options={CONF_ALLOW_CONTROL: allow})
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
-    coordinator: EmsCoordinator = entry.runtime_data.coordinator
-    return coordinator
+    return await start_site(hass, entry, simulator, hours=hours, allow_control=allow)
 
 
 async def _cycles(
     hass: HomeAssistant, coordinator: EmsCoordinator, simulator: SiteSimulator, count: int
 ) -> None:
-    for _ in range(count):
-        simulator.advance(CYCLE_S)
-        await coordinator.async_refresh()
-        await hass.async_block_till_done()
+    await run_cycles(hass, coordinator, simulator, count, seconds=CYCLE_S)
 
 
 def _battery_id(hass: HomeAssistant, entry: MockConfigEntry) -> str:
@@ -274,3 +268,23 @@ async def test_entities_steer_too(
     assert int(hass.states.get("sensor.battery_control_writes").state) > 0
     number = hass.states.get("number.battery_charge_power_limit")
     assert number.attributes["max"] == 5000
+
+
+@pytest.mark.parametrize("scale_word", [0x8000, 0x7FFF, 11])
+async def test_an_unusable_scale_factor_writes_nothing(
+    hass: HomeAssistant, site_entry: MockConfigEntry, simulator: SiteSimulator, scale_word: int
+) -> None:
+    """A rate's scale factor that is "not implemented" or beyond SunSpec's -10..10 cannot
+    scale a setpoint: the command fails, translated, before any register is written."""
+    coordinator = await _start(hass, site_entry, simulator, hours=2)
+    battery = next(d for d in coordinator.devices.values() if d.unit_id == 3)
+    spec = next(c for c in battery.profile.channels if c.key == CHARGE_RATE)
+    assert spec.register.scale_register is not None
+    table = coordinator.control.image.setdefault((3, spec.register.function), {})
+    table[spec.register.scale_register] = scale_word
+    simulator.control_writes.clear()
+    command = {"device_id": _battery_id(hass, site_entry), "power": 500}
+    with pytest.raises(HomeAssistantError) as caught:
+        await _call(hass, "force_charge", command)
+    assert caught.value.translation_key == "write_failed"
+    assert simulator.control_writes == []

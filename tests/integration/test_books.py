@@ -229,3 +229,24 @@ async def _stored_rows(
 async def _stored_cost(hass: HomeAssistant, statistic: str, hour: datetime) -> float:
     (row,) = await _stored_rows(hass, statistic, hour, 1)
     return row["state"]
+
+
+async def test_net_cost_includes_the_fee_and_the_demand_charge(
+    hass: HomeAssistant, site: SiteSimulator, clock: TickingDateTimeFactory
+) -> None:
+    """The month's net cost is the bill so far: import cost, the monthly fee in full, and the
+    demand charge on the month's peak; each part is an attribute."""
+    options = {**PRICED, "fee_amount": 12.0, "fee_period": "month", "demand_charge": 5.0}
+    entry = await _setup(hass, site, options)
+    await _minutes(hass, entry, site, clock, 50)  # past 02:00: the 01:00 hour has its demand
+    net = hass.states.get("sensor.site_net_cost_this_month")
+    parts = net.attributes
+    assert parts["fixed_fee"] == pytest.approx(12.0)
+    peak = float(hass.states.get("sensor.site_peak_demand_this_month").state)
+    assert parts["demand_charge"] == pytest.approx(peak * 5.0, rel=1e-3)
+    assert float(net.state) == pytest.approx(
+        parts["import_cost"] + parts["fixed_fee"] + parts["demand_charge"], abs=1e-5
+    )
+    today = hass.states.get("sensor.site_net_cost_today").attributes
+    assert today["fixed_fee"] == pytest.approx(0.39)  # 12 / 31 January days, to the cent
+    assert today["demand_charge"] == 0.0

@@ -75,3 +75,21 @@ async def test_device_lost_and_back(
     assert STATE_UNAVAILABLE not in {hass.states.get(e).state for e in meter_entities}
     expected = simulator.device_values(1)["ActivePower"]
     assert float(hass.states.get(POWER).state) == pytest.approx(expected, rel=1e-6)
+
+
+async def test_options_saved_during_setup_are_not_lost(
+    hass: HomeAssistant, mock_config_entry: MockConfigEntry, simulator: SiteSimulator
+) -> None:
+    """Options saved while the hub is still setting up (a script that adds devices and sets
+    options in quick succession) reach the running hub: it reloads once more."""
+    mock_config_entry.add_to_hass(hass)
+    simulator.faults.response_delay_s = 0.3  # the first refresh takes a while
+    setup = hass.async_create_task(hass.config_entries.async_setup(mock_config_entry.entry_id))
+    await asyncio.sleep(0.1)
+    assert mock_config_entry.state is ConfigEntryState.SETUP_IN_PROGRESS
+    hass.config_entries.async_update_entry(mock_config_entry, options={"allow_control": True})
+    await setup  # its result may already see the catch-up reload under way
+    simulator.faults.response_delay_s = 0.0
+    await hass.async_block_till_done()
+    assert mock_config_entry.state is ConfigEntryState.LOADED
+    assert mock_config_entry.runtime_data.coordinator.allow_control is True

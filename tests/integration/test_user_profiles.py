@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
@@ -9,6 +10,7 @@ from homeassistant.const import CONF_NAME
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import issue_registry as ir
+import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ems.const import CONF_PROFILE, CONF_ROLE, CONF_UNIT_ID, SUBENTRY_DEVICE
@@ -33,6 +35,19 @@ def _write(hass: HomeAssistant, name: str, text: str) -> None:
     folder = Path(hass.config.path("ems_profiles"))
     folder.mkdir(exist_ok=True)
     (folder / name).write_text(text, encoding="utf-8")
+
+
+def _remove(hass: HomeAssistant, *names: str) -> None:
+    for name in names:
+        Path(hass.config.path("ems_profiles"), name).unlink(missing_ok=True)
+
+
+@pytest.fixture(autouse=True)
+async def leave_no_profiles(hass: HomeAssistant) -> AsyncIterator[None]:
+    """The test config folder outlives the test: a file left there (a broken one raises a
+    repair) would change what later tests see."""
+    yield
+    await hass.async_add_executor_job(_remove, hass, "my_meter.yaml", "broken.yaml")
 
 
 async def test_user_profile_is_offered_and_read(

@@ -10,9 +10,13 @@ import pytest
 
 from custom_components.ems.aggregation import (
     Co2Factor,
+    DemandCharge,
     DynamicPrice,
     Emissions,
+    FeePeriod,
+    FixedFee,
     FlatPrice,
+    Period,
     Tariff,
 )
 from custom_components.ems.ledger import SERIES_ROLES, EnergyLedger
@@ -147,3 +151,28 @@ def test_a_revision_before_the_samples_keeps_what_was_settled() -> None:
 
 def _dynamic(prices: dict[float, float]) -> Tariff:
     return Tariff(import_price=DynamicPrice(prices=prices, max_hold_s=6 * 3600))
+
+
+def test_net_cost_carries_the_fixed_fee_and_the_demand_charge() -> None:
+    """Today: the day's share of a monthly fee. This month: the fee in full and the demand
+    charge on the month's peak quarter hour, as the monthly bill charges them."""
+    tariff = Tariff(
+        import_price=FlatPrice(price=0.30),
+        fee=FixedFee(amount=31.0, per=FeePeriod.MONTH),  # January: 1.00 a day
+        demand_charge=DemandCharge(per_kw_month=10.0),
+    )
+    ledger = EnergyLedger(tz=BERLIN)
+    _feed(ledger, range(150))  # 1.2 kW all along
+    ledger.settle(tariff, None)
+    day_start = datetime(2026, 1, 15, tzinfo=BERLIN).timestamp()
+    today = ledger.totals_since(day_start, tariff=tariff)
+    assert (today.fixed_fee, today.demand_charge) == (pytest.approx(1.0), 0.0)
+    assert today.net_cost == pytest.approx(today.cost + 1.0)
+    month_start = datetime(2026, 1, 1, tzinfo=BERLIN).timestamp()
+    month = ledger.totals_since(month_start, tariff=tariff, period=Period.MONTH)
+    assert month.fixed_fee == pytest.approx(31.0)
+    assert month.demand_charge == pytest.approx(1.2 * 10.0)
+    assert month.net_cost == pytest.approx(month.cost + 31.0 + 12.0)
+    daily = Tariff(import_price=FlatPrice(price=0.3), fee=FixedFee(amount=0.5, per=FeePeriod.DAY))
+    assert ledger.totals_since(month_start, tariff=daily, period=Period.MONTH).fixed_fee == 0.5
+    assert ledger.totals_since(month_start).net_cost == pytest.approx(month.cost)  # no tariff

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+import struct
 
 from packaging.requirements import Requirement
 from packaging.version import Version
+import pytest
 
 ROOT = Path(__file__).parents[2]
 MANIFEST = json.loads((ROOT / "custom_components" / "ems" / "manifest.json").read_text())
@@ -48,3 +50,17 @@ def test_hacs_json() -> None:
         "content_in_root", "zip_release", "filename", "hide_default_branch",
     }  # fmt: skip
     assert set(HACS) <= allowed
+
+
+@pytest.mark.parametrize(("name", "size"), [("icon.png", 256), ("icon@2x.png", 512)])
+def test_brand_icons(name: str, size: int) -> None:
+    """Brand icons are square PNGs of the sizes Home Assistant asks for, with an alpha channel
+    (a transparent background)."""
+    data = (ROOT / "custom_components" / "ems" / "brand" / name).read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    length, chunk = struct.unpack(">I4s", data[8:16])
+    assert (length, chunk) == (13, b"IHDR")
+    width, height, bit_depth, color_type = struct.unpack(">IIBB", data[16:26])
+    assert (width, height) == (size, size)
+    assert bit_depth == 8
+    assert color_type == 6  # truecolour with alpha
