@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 from pathlib import Path
 import sys
 import time
@@ -19,11 +20,15 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-BASE_URL = "http://127.0.0.1:8123"
+# scripts/develop passes its ports and config directory (scripts/e2e runs a second instance).
+BASE_URL = f"http://127.0.0.1:{os.environ.get('EMS_HA_PORT', '8123')}"
+SIM_PORT = int(os.environ.get("EMS_SIM_PORT", "5020"))
 CLIENT_ID = f"{BASE_URL}/"
 REDIRECT_URI = f"{BASE_URL}/?auth_callback=1"
 OWNER = {"name": "Demo", "username": "demo", "password": "demo", "language": "en"}
-CREDENTIALS_FILE = Path(__file__).resolve().parent.parent / "config" / ".ems-develop.json"
+CREDENTIALS_FILE = (
+    Path(__file__).resolve().parent.parent / os.environ.get("EMS_CONFIG", "config")
+) / ".ems-develop.json"
 
 # ---- The ems config flow, as the UI would fill it in. -------------------------------------
 # One payload per step, in the order the flow asks for them. When the flow grows a step, add
@@ -31,7 +36,7 @@ CREDENTIALS_FILE = Path(__file__).resolve().parent.parent / "config" / ".ems-dev
 EMS_DOMAIN = "ems"
 EMS_FLOW_STEPS: list[dict[str, Any]] = [
     {"next_step_id": "network"},  # menu "user": a network gateway, not a serial port
-    {"transport": "tcp", "host": "127.0.0.1", "port": 5020, "unit_id": 1},  # step "network"
+    {"transport": "tcp", "host": "127.0.0.1", "port": SIM_PORT, "unit_id": 1},  # step "network"
     {"profile": "eastron_sdm630", "name": "Grid meter", "role": "grid"},  # step "device"
 ]
 # The demo lets ems steer the simulated battery (the option is off on a fresh hub).
@@ -310,6 +315,19 @@ def _ensure_ems_entry(token: str) -> None:
     print(f"bootstrap: created the ems entry {result['title']!r}")
 
 
+def _setup_energy_dashboard(token: str) -> None:
+    """Put the hub's series into the Energy dashboard (the action replaces its own sources,
+    so repeating it is harmless)."""
+    for entry in _ems_entries(token):
+        _call(
+            "POST",
+            "/api/services/ems/setup_energy_dashboard",
+            token=token,
+            json_body={"entry_id": entry["entry_id"]},
+        )
+        print(f"bootstrap: the Energy dashboard shows {entry['title']!r}")
+
+
 # ---- Summary ---------------------------------------------------------------------------------
 
 
@@ -379,6 +397,7 @@ def _bootstrap(*, check: bool) -> int:
     _ensure_ems_entry(token)
     live = _print_summary(token, _wait_for_values(token), started)
     if live:
+        _setup_energy_dashboard(token)
         return 0
     print(f"bootstrap: no ems meter reading is numeric after {VALUES_TIMEOUT:.0f}s")
     return 1 if check else 0

@@ -320,6 +320,17 @@ const STYLE = `
     text-transform: uppercase; letter-spacing: 0.05em;
   }
   .warning { color: var(--secondary-text-color); padding: 8px 0; }
+  .modes { display: flex; flex-wrap: wrap; gap: 6px; justify-content: center; margin-top: 8px; }
+  .modes[hidden] { display: none; }
+  .modes button {
+    font: inherit; font-size: 12px; cursor: pointer; padding: 4px 10px; border-radius: 14px;
+    color: var(--primary-text-color); background: none;
+    border: 1px solid var(--divider-color, rgba(127, 127, 127, 0.4));
+  }
+  .modes button[aria-pressed="true"] {
+    color: var(--text-primary-color, #fff); background: var(--primary-color, #03a9f4);
+    border-color: var(--primary-color, #03a9f4);
+  }
 `;
 
 class EmsSiteCard extends HTMLElement {
@@ -417,6 +428,7 @@ class EmsSiteCard extends HTMLElement {
           <svg viewBox="0 0 300 240" aria-hidden="true">${links}</svg>
           ${nodes}
         </div>
+        <div class="modes" role="group" aria-label="Battery mode" hidden></div>
         <div class="today" hidden><div class="heading">Today</div>${today}</div>
       </ha-card>`;
     root.addEventListener("click", (event) => this._click(event));
@@ -447,7 +459,37 @@ class EmsSiteCard extends HTMLElement {
     };
     this._renderNodes(powers, shown);
     LINKS.forEach((link, index) => this._renderLink(root, index, link, flows, shown));
+    this._renderModes(root);
     this._renderToday(root);
+  }
+
+  // One button per mode of the battery's mode select: the mode a user picks most often is one
+  // tap away, and the pressed one shows what ems has been told.
+  _renderModes(root) {
+    const box = root.querySelector(".modes");
+    const entityId = this._entities.battery_mode;
+    const state = entityId && entityId.startsWith("select.") ? this._hass.states[entityId] : null;
+    const options = (state && state.attributes.options) || [];
+    box.hidden = !options.length || this._config.show_modes === false;
+    if (box.hidden) return;
+    if (box.dataset.options !== options.join(",")) {
+      box.dataset.options = options.join(",");
+      box.replaceChildren(
+        ...options.map((option) => {
+          const button = document.createElement("button");
+          button.type = "button";
+          button.dataset.mode = option;
+          return button;
+        }),
+      );
+    }
+    for (const button of box.children) {
+      const option = button.dataset.mode;
+      button.textContent = this._hass.formatEntityState
+        ? this._hass.formatEntityState(state, option)
+        : option;
+      button.setAttribute("aria-pressed", String(state.state === option));
+    }
   }
 
   _renderNodes(powers, shown) {
@@ -526,6 +568,14 @@ class EmsSiteCard extends HTMLElement {
 
   _click(event) {
     const path = event.composedPath();
+    const button = path.find((el) => el.dataset && el.dataset.mode);
+    if (button) {
+      this._hass.callService("select", "select_option", {
+        entity_id: this._entities.battery_mode,
+        option: button.dataset.mode,
+      });
+      return;
+    }
     const target = path.find((el) => el.dataset && (el.dataset.node || el.dataset.role));
     if (!target) return;
     const entities = this._entities;
@@ -562,6 +612,7 @@ const EDITOR_SCHEMA = [
     selector: { device: { filter: { integration: PLATFORM, model: SITE_MODEL } } },
   },
   { name: "show_today", selector: { boolean: {} } },
+  { name: "show_modes", selector: { boolean: {} } },
   {
     name: "entities",
     type: "expandable",
@@ -579,6 +630,7 @@ const EDITOR_LABELS = {
   title: "Title",
   device_id: "Site (leave empty for the first ems site)",
   show_today: "Show today's energy, cost and CO₂",
+  show_modes: "Show the battery's mode buttons",
 };
 
 class EmsSiteCardEditor extends HTMLElement {
@@ -601,7 +653,7 @@ class EmsSiteCardEditor extends HTMLElement {
       this.appendChild(this._form);
     }
     this._form.hass = this._hass;
-    this._form.data = { show_today: true, ...this._config };
+    this._form.data = { show_today: true, show_modes: true, ...this._config };
   }
 
   _changed(event) {
@@ -613,7 +665,7 @@ class EmsSiteCardEditor extends HTMLElement {
     if (Object.keys(entities).length) config.entities = entities;
     else delete config.entities;
     for (const key of ["title", "device_id"]) if (!config[key]) delete config[key];
-    if (config.show_today !== false) delete config.show_today;
+    for (const key of ["show_today", "show_modes"]) if (config[key] !== false) delete config[key];
     this._config = config;
     fire(this, "config-changed", { config });
   }
