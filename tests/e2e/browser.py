@@ -337,8 +337,7 @@ async def _run(screenshots: Path, executable: str) -> dict[str, Any]:
             f"localStorage.setItem('hassTokens', {json.dumps(json.dumps(stored))});"
             " localStorage.setItem('selectedTheme', JSON.stringify({dark: false}));"
         )
-        await browser.navigate(HA_URL + DASHBOARD)
-        await _until(lambda: _card_powers(browser), "live numbers in the card", timeout=60)
+        await _open_dashboard(browser, screenshots)
         summary["live"] = await _check_live_numbers(browser, tokens["access_token"])
         await asyncio.sleep(1)  # let the flow animation settle for the picture
         await browser.screenshot(screenshots / "dashboard-light.png")
@@ -377,8 +376,7 @@ async def _run(screenshots: Path, executable: str) -> dict[str, Any]:
         await browser.evaluate(
             "localStorage.setItem('selectedTheme', JSON.stringify({dark: true}))"
         )
-        await browser.navigate(HA_URL + DASHBOARD)
-        await _until(lambda: _card_powers(browser), "the card in the dark theme", timeout=60)
+        await _open_dashboard(browser, screenshots)
         await asyncio.sleep(1)
         await browser.screenshot(screenshots / "dashboard-dark.png")
         await _click_mode(browser, "auto")
@@ -387,6 +385,21 @@ async def _run(screenshots: Path, executable: str) -> dict[str, Any]:
         )
     summary["screenshots"] = sorted(str(p) for p in screenshots.glob("dashboard-*.png"))
     return summary
+
+
+async def _open_dashboard(browser: Browser, screenshots: Path) -> None:
+    """Open the dashboard until the card shows numbers. A first load of the frontend on a busy
+    machine can miss the card's module; a second load has it cached."""
+    for attempt in range(3):
+        await browser.navigate(HA_URL + DASHBOARD)
+        try:
+            await _until(lambda: _card_powers(browser), "live numbers in the card", timeout=30)
+        except CheckFailedError:
+            await browser.screenshot(screenshots / f"failed-load-{attempt}.png")
+            if attempt == 2:
+                raise
+        else:
+            return
 
 
 async def _storage_mode_when(accept: Callable[[int], bool]) -> int | None:

@@ -97,3 +97,11 @@ async def test_config_flow_forms_are_described(hass: HomeAssistant) -> None:
         assert set(steps[step]["data"]) == set(steps[step]["data_description"]), step
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
     assert set(result["menu_options"]) == set(steps["user"]["menu_options"])
+
+
+def test_every_entity_has_an_icon() -> None:
+    """icons.json names an icon for every translated entity, also where a device class would
+    give one, so the card and the more-info dialogs look the same everywhere."""
+    icons = json.loads((PACKAGE / "icons.json").read_text(encoding="utf-8"))["entity"]
+    for platform, keys in STRINGS["entity"].items():
+        assert set(keys) <= set(icons[platform]), platform
