@@ -94,19 +94,28 @@ async def test_the_hub_sets_up_a_valid_energy_dashboard(
     assert again["energy_sources"] == response["energy_sources"]
 
 
-async def test_unknown_hub_is_a_translated_error(hass: HomeAssistant) -> None:
+@pytest.mark.parametrize(
+    ("data", "key"),
+    [
+        ({"entry_id": "nope"}, "unknown_entry"),
+        ({"entry_id": 12}, "unknown_entry"),
+        ({}, "invalid_field"),
+        ({"entry_id": None}, "invalid_field"),
+        ({"entry_id": ["a", "b"]}, "invalid_field"),
+        ({"entry_id": {"x": 1}}, "invalid_field"),
+    ],
+)
+async def test_bad_calls_are_translated_errors(
+    hass: HomeAssistant, data: dict[str, object], key: str
+) -> None:
+    """Garbage in: a translated error out, and the Energy dashboard untouched."""
     assert await async_setup_component(hass, "ems", {})
     with pytest.raises(ServiceValidationError) as caught:
         await hass.services.async_call(
-            "ems", "setup_energy_dashboard", {"entry_id": "nope"}, blocking=True,
-            return_response=True,
-        )  # fmt: skip
-    assert caught.value.translation_key == "unknown_entry"
-    with pytest.raises(ServiceValidationError) as caught:
-        await hass.services.async_call(
-            "ems", "setup_energy_dashboard", {}, blocking=True, return_response=True
+            "ems", "setup_energy_dashboard", data, blocking=True, return_response=True
         )
-    assert caught.value.translation_key == "invalid_field"
+    assert caught.value.translation_key == key
+    assert "energy_manager" not in hass.data
 
 
 def test_other_sources_are_kept_and_ours_replaced() -> None:
@@ -174,3 +183,15 @@ async def _published(hass: HomeAssistant, count: int) -> dict[str, dict[str, obj
         if len(ours) >= count:
             return ours
     raise AssertionError(f"only {sorted(ours)} published")
+
+
+async def test_a_hub_that_is_not_running_is_refused(hass: HomeAssistant) -> None:
+    assert await async_setup_component(hass, "ems", {})
+    stopped = MockConfigEntry(domain="ems", title="gateway", data={"host": "10.0.0.9"})
+    stopped.add_to_hass(hass)
+    with pytest.raises(ServiceValidationError) as caught:
+        await hass.services.async_call(
+            "ems", "setup_energy_dashboard", {"entry_id": stopped.entry_id}, blocking=True,
+            return_response=True,
+        )  # fmt: skip
+    assert caught.value.translation_key == "not_loaded"
