@@ -32,7 +32,7 @@ from .control import BatteryMode
 from .coordinator import EmsConfigEntry, EmsCoordinator
 from .entity import EmsEntity
 from .ledger import Totals
-from .model import ChannelKind, Device, DeviceRole, SiteSnapshot, SiteState
+from .model import ChannelKind, DataType, Device, DeviceRole, SiteSnapshot, SiteState
 from .normalization import canonical_unit
 from .pipeline import DERIVED_CHANNELS, derived_keys
 from .site import ENERGY_SERIES, FLOW_NAMES
@@ -87,14 +87,22 @@ def translation_for(channel_key: str) -> tuple[str, dict[str, str]]:
 
 
 def _channel_description(
-    device: Device, key: str, unit: str | None, kind: ChannelKind, device_class: str | None = None
+    device: Device,
+    key: str,
+    unit: str | None,
+    kind: ChannelKind,
+    device_class: str | None = None,
+    *,
+    text: bool = False,
 ) -> EmsSensorEntityDescription:
-    """A sensor for one channel, profile-defined or derived; all metadata from the channel."""
-    canonical = canonical_unit(unit)
+    """A sensor for one channel, profile-defined or derived; all metadata from the channel.
+    A text channel gets nothing that makes Home Assistant expect a number, whatever its key
+    (a user profile may call a string "SOC")."""
+    canonical = None if text else canonical_unit(unit)
     translation_key, placeholders = translation_for(key)
     diagnostic = kind is ChannelKind.IDENTITY or (kind is ChannelKind.STATE and key != "Status")
-    sensor_class = _device_class(key, canonical, device_class)
-    state_class = _STATE_CLASS.get(kind)
+    sensor_class = None if text else _device_class(key, canonical, device_class)
+    state_class = None if text else _STATE_CLASS.get(kind)
     if sensor_class is SensorDeviceClass.ENERGY_STORAGE:
         state_class = SensorStateClass.MEASUREMENT  # a capacity in kWh is a level, not a meter
     return EmsSensorEntityDescription(
@@ -106,7 +114,7 @@ def _channel_description(
         device_class=sensor_class,
         options=["on", "off"] if key == "Status" and device.role is DeviceRole.LOAD else None,
         state_class=state_class,
-        suggested_display_precision=_PRECISION_BY_UNIT.get(canonical or ""),
+        suggested_display_precision=None if text else _PRECISION_BY_UNIT.get(canonical or ""),
         entity_category=EntityCategory.DIAGNOSTIC if diagnostic else None,
         entity_registry_enabled_default=not diagnostic and not _DISABLED_BY_DEFAULT.match(key),
         value_fn=_channel_value(device.id, key),
@@ -124,7 +132,14 @@ def _device_class(key: str, unit: str | None, hint: str | None) -> SensorDeviceC
 
 def _device_descriptions(device: Device) -> list[EmsSensorEntityDescription]:
     descriptions = [
-        _channel_description(device, spec.key, spec.unit, spec.kind, spec.device_class)
+        _channel_description(
+            device,
+            spec.key,
+            spec.unit,
+            spec.kind,
+            spec.device_class,
+            text=spec.register.data_type is DataType.STRING,
+        )
         for spec in device.profile.channels
     ]
     for key in derived_keys(device):

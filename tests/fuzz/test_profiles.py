@@ -353,7 +353,8 @@ def channel_body(draw: st.DrawFn) -> dict[str, Any]:
     device_type=st.sampled_from(["meter", "inverter", "battery", "load", "grid"]),
 )
 # What this target found, kept as regressions: a dimensionless unit, a device class sensors do
-# not know, a power range rated 0 kW, and a text register counted as energy.
+# not know, a power range rated 0 kW, a text register counted as energy, and a text register
+# whose key implies a number.
 @example(channels={"ActivePower": {"address": 0, "unit": ""}}, device_type="meter")
 @example(channels={"ActivePower": {"address": 0, "device_class": "toaster"}}, device_type="meter")
 @example(
@@ -368,6 +369,8 @@ def channel_body(draw: st.DrawFn) -> dict[str, Any]:
     channels={"Serial": {"address": 0, "type": "string", "length": 2, "unit": "V"}},
     device_type="meter",
 )
+# A text register under a key that implies a number (found by a CI run): no numeric metadata.
+@example(channels={"SOC": {"address": 0, "type": "string", "length": 1}}, device_type="meter")
 def test_generated_channels(channels: dict[str, Any], device_type: str) -> None:
     """Channels built field by field: what loads runs through the pipeline and the sensors."""
     document = {
