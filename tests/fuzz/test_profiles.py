@@ -43,6 +43,12 @@ TOP_FIELDS = ("id", "manufacturer", "model", "device_type", "defaults", "detect"
 DETECT_FIELDS = ("address", "function", "type", "value")
 FUZZ = settings(max_examples=150, deadline=None)
 
+# Units a profile may give: canonical ones, scaled ones, and some pint knows that ems has no
+# place for.
+UNITS = ["W", "kW", "Wh", "kWh", "var", "kvarh", "VA", "V", "mV", "A", "mA", "Hz", "%", "°C",
+         "degF", "K", "s", "h", "furlong", "W/m²", "m", "kg"]  # fmt: skip
+
+
 # Values a user plausibly gets wrong, next to arbitrary ones: every enum value, boundaries,
 # numbers that do not fit a float, non-finite numbers and units pint does or does not know.
 _EDGES: st.SearchStrategy[Any] = st.sampled_from(
@@ -95,28 +101,7 @@ _EDGES: st.SearchStrategy[Any] = st.sampled_from(
         "battery",
         "load",
         "grid",
-        "W",
-        "kW",
-        "Wh",
-        "kWh",
-        "var",
-        "kvarh",
-        "VA",
-        "V",
-        "mV",
-        "A",
-        "mA",
-        "Hz",
-        "%",
-        "°C",
-        "degF",
-        "K",
-        "s",
-        "h",
-        "furlong",
-        "W/m²",
-        "m",
-        "kg",
+        *UNITS,
         "power",
         "energy",
         "toaster",
@@ -272,37 +257,7 @@ RIGHT: dict[str, st.SearchStrategy[Any]] = {
     "length": st.integers(1, 125),
     "sentinels": st.lists(st.sampled_from([0, 0x8000, 0xFFFF, 0x7FFFFFFF, 10**40]), max_size=3),
     "unit": st.sampled_from(
-        [
-            "W",
-            "kW",
-            "Wh",
-            "kWh",
-            "var",
-            "kvarh",
-            "VA",
-            "V",
-            "mV",
-            "A",
-            "mA",
-            "Hz",
-            "%",
-            "°C",
-            "degF",
-            "K",
-            "s",
-            "h",
-            "Ah",
-            None,
-            "",
-            "furlong",
-            "m",
-            "kg",
-            "W/m²",
-            "ppm",
-            "dB",
-            "%RH",
-            "lux",
-        ]
+        [*UNITS, "Ah", None, "", "ppm", "dB", "%RH", "lux"]
     ),
     "kind": st.sampled_from(["measurement", "counter", "state", "setpoint", "identity"]),
     "access": st.sampled_from(["ro", "rw"]),
