@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+import logging
 import os
+import re
 
 from hypothesis import settings
 import pytest
@@ -16,6 +18,35 @@ from simulator import SiteSimulator
 settings.register_profile("ci", derandomize=True, print_blob=True)
 settings.register_profile("explore", print_blob=True)
 settings.load_profile(os.environ.get("EMS_HYPOTHESIS_PROFILE", "ci"))
+
+
+# Home Assistant's frame helper reports an integration that uses a deprecated or removed API
+# ("Detected that custom integration 'ems' calls ...", or a blocking call in the event loop).
+# Each is breakage in a later release, so any of them fails the test that caused it.
+_FRAME_REPORT = re.compile(r"^Detected (that )?.*integration 'ems'")
+
+
+class _FrameReports(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.reports: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if _FRAME_REPORT.match(message):
+            self.reports.append(message)
+
+
+@pytest.fixture(autouse=True)
+def no_frame_reports() -> Iterator[None]:
+    """Fail a test in which ems used an API that Home Assistant reports as deprecated."""
+    catcher = _FrameReports()
+    logging.getLogger().addHandler(catcher)
+    try:
+        yield
+    finally:
+        logging.getLogger().removeHandler(catcher)
+    assert not catcher.reports, catcher.reports
 
 
 @pytest.fixture

@@ -141,7 +141,9 @@ def _remove_stale_devices(hass: HomeAssistant, entry: EmsConfigEntry) -> None:
     current = hub_identifiers(entry.entry_id, entry.subentries.values())
     for device in dr.async_entries_for_config_entry(registry, entry.entry_id):
         if not device.identifiers & current:
-            registry.async_update_device(device.id, remove_config_entry_id=entry.entry_id)
+            # Only ems's own entry holds these devices, so removing the device is removing it
+            # from the entry (the form later releases keep: a device has one entry).
+            registry.async_remove_device(device.id)
 
 
 async def async_remove_config_entry_device(

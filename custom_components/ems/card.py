@@ -12,7 +12,12 @@ from pathlib import Path
 from typing import Final
 
 from homeassistant.components import frontend
-from homeassistant.components.http import HomeAssistantHTTP, StaticPathConfig
+
+# Re-exported by http on every release, explicitly only on older ones.
+from homeassistant.components.http import (  # type: ignore[attr-defined,unused-ignore]
+    HomeAssistantHTTP,
+    StaticPathConfig,
+)
 from homeassistant.core import HomeAssistant
 from homeassistant.loader import async_get_integration
 

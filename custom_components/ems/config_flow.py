@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 import ipaddress
 import math
 import re
@@ -96,7 +96,9 @@ _NETWORK_TRANSPORTS = [Transport.TCP.value, Transport.RTU_OVER_TCP.value]
 _BAUDRATES = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
 
 
-def _number(minimum: float, maximum: float, *, step: float = 1, unit: str | None = None) -> vol.All:
+def _number(
+    minimum: float, maximum: float, *, step: float = 1, unit: str | None = None
+) -> Callable[[Any], Any]:
     """A number box that also rejects out-of-range input sent past the frontend."""
     box = selector.NumberSelectorConfig(
         min=minimum, max=maximum, step=step, mode=selector.NumberSelectorMode.BOX
@@ -123,7 +125,7 @@ class _Bounded(vol.Range):
         """Refuse numbers out of range; leave text to the selector."""
         if isinstance(value, str):
             return value
-        return super().__call__(value)  # type: ignore[no-untyped-call]  # voluptuous is untyped
+        return super().__call__(value)  # type: ignore[no-untyped-call,unused-ignore]  # voluptuous is untyped, probatio is not
 
 
 def _choice(options: list[str], key: str) -> selector.SelectSelector:
@@ -509,7 +511,7 @@ def _roles(entry: ConfigEntry) -> set[DeviceRole]:
     }
 
 
-def _amount(maximum: float, unit: str | None = None) -> vol.All:
+def _amount(maximum: float, unit: str | None = None) -> Callable[[Any], Any]:
     """A price or factor box: any precision (a step below 0.001 is refused by HA's selector)."""
     box = selector.NumberSelectorConfig(
         min=0, max=maximum, step="any", mode=selector.NumberSelectorMode.BOX

@@ -11,15 +11,14 @@ statistic is rejected from 2026.4 and silently ignored before).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, Final, cast
+from typing import Any, cast
 
 from homeassistant.components.energy import data as energy_data
 from homeassistant.core import HomeAssistant
 
+from .compat import FLAT_GRID_SOURCES
 from .statistics import statistic_id
 from .tariffs import CONF_EXPORT_MODE, CONF_PRICE_MODE, ExportMode, PriceMode
-
-FLAT_GRID: Final = "stat_energy_from" in energy_data.GridSourceType.__annotations__
 
 type Source = dict[str, Any]
 
@@ -38,7 +37,7 @@ def hub_sources(
     compensation = stat("export_compensation") if compensated else None
     no_price = {"entity_energy_price": None, "number_energy_price": None}
     grid: Source
-    if FLAT_GRID:
+    if FLAT_GRID_SOURCES:
         grid = {
             "type": "grid",
             "stat_energy_from": stat("grid_import"),
@@ -127,4 +126,4 @@ async def async_setup_energy_dashboard(
     await manager.async_update(
         cast(energy_data.EnergyPreferencesUpdate, {"energy_sources": merged})
     )
-    return list(merged)
+    return [dict(source) for source in merged]

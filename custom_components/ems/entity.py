@@ -6,6 +6,7 @@ from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.entity import EntityDescription
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
+from .compat import via_device
 from .const import DOMAIN
 from .coordinator import EmsCoordinator
 from .model import Device
@@ -30,7 +31,7 @@ def device_info(coordinator: EmsCoordinator, device: Device) -> DeviceInfo:
         name=device.name,
         manufacturer=_identity(coordinator, device, "Manufacturer") or device.profile.manufacturer,
         model=_identity(coordinator, device, "Model") or device.profile.model,
-        via_device=(DOMAIN, entry.entry_id),
+        **_via_hub(coordinator),
     )
     if serial := _identity(coordinator, device, "SerialNumber"):
         info["serial_number"] = serial
@@ -56,8 +57,13 @@ def site_device_info(coordinator: EmsCoordinator) -> DeviceInfo:
         name="Site",
         manufacturer="ems",
         model="Energy site",
-        via_device=(DOMAIN, entry.entry_id),
+        **_via_hub(coordinator),
     )
+
+
+def _via_hub(coordinator: EmsCoordinator) -> DeviceInfo:
+    entry_id = coordinator.config_entry.entry_id
+    return via_device(coordinator.hass, (DOMAIN, entry_id), entry_id)
 
 
 class EmsEntity(CoordinatorEntity[EmsCoordinator]):

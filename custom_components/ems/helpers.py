@@ -11,6 +11,7 @@ from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import device_registry as dr
 
 from .battery import BatteryState, WriteFailedError, controllable
+from .compat import device_entry_ids
 from .const import DOMAIN
 from .coordinator import EmsConfigEntry, EmsCoordinator
 from .modbus import ModbusTransportError
@@ -72,7 +73,7 @@ def battery_target(
     entry_device = dr.async_get(hass).async_get(device_id)
     if entry_device is None:
         raise validation_error("unknown_device", device_id=device_id)
-    for entry_id in entry_device.config_entries:
+    for entry_id in device_entry_ids(entry_device):
         entry: EmsConfigEntry | None = hass.config_entries.async_get_entry(entry_id)
         if entry is None or entry.domain != DOMAIN:
             continue

@@ -16,7 +16,9 @@ from typing import Any, Final
 
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers.device_registry import DeviceInfo
 
+from .compat import device_by_identifier
 from .coordinator import EmsCoordinator
 from .entity import device_info, hub_device_info, site_device_info
 from .model import ChannelKind, Device, Quality, SiteSnapshot, SiteState
@@ -142,17 +144,21 @@ def registry_ids(hass: HomeAssistant, coordinator: EmsCoordinator) -> dict[str, 
     """The Home Assistant device id of each device of the hub and of its site."""
     infos = {key: device_info(coordinator, device) for key, device in coordinator.devices.items()}
     infos[SITE_KEY] = site_device_info(coordinator)
-    registry = dr.async_get(hass)
+    entry_id = coordinator.config_entry.entry_id
     return {
         key: entry.id
         for key, info in infos.items()
-        if (entry := registry.async_get_device(identifiers=info["identifiers"])) is not None
+        if (entry := _registered(hass, info, entry_id)) is not None
     }
 
 
 @callback
 def hub_registry_id(hass: HomeAssistant, coordinator: EmsCoordinator) -> str | None:
     """The Home Assistant device id of the hub itself."""
-    info = hub_device_info(coordinator)
-    entry = dr.async_get(hass).async_get_device(identifiers=info["identifiers"])
+    entry = _registered(hass, hub_device_info(coordinator), coordinator.config_entry.entry_id)
     return None if entry is None else entry.id
+
+
+def _registered(hass: HomeAssistant, info: DeviceInfo, entry_id: str) -> dr.DeviceEntry | None:
+    (identifier,) = info["identifiers"]
+    return device_by_identifier(hass, identifier, entry_id)

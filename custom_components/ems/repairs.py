@@ -7,15 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-import inspect
 from typing import TYPE_CHECKING, Any
 
-from homeassistant import data_entry_flow
 from homeassistant.components.repairs import ConfirmRepairFlow, RepairsFlow
 from homeassistant.config_entries import ConfigEntryState, ConfigSubentry
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr, issue_registry as ir
 
+from .compat import ISSUES_BELONG_TO_ENTRIES, device_by_identifier
 from .const import CONF_PROFILE, DOMAIN
 from .devices import device_identifier
 from .model import Device
@@ -26,14 +25,12 @@ if TYPE_CHECKING:
 
 PROFILE_ERROR = "profile_error"
 DEVICE_REPLACED = "device_replaced"
-# Newer Home Assistant releases remove an entry's issues with the entry; 2025.4 has no such link.
-_ISSUES_BELONG_TO_ENTRIES = "config_entry_id" in inspect.signature(ir.async_create_issue).parameters
 
 
 def _create_issue(
     hass: HomeAssistant, issue_id: str, *, entry_id: str | None, **details: Any
 ) -> None:
-    if entry_id is not None and _ISSUES_BELONG_TO_ENTRIES:
+    if entry_id is not None and ISSUES_BELONG_TO_ENTRIES:
         details["config_entry_id"] = entry_id
     ir.async_create_issue(hass, DOMAIN, issue_id, **details)
 
@@ -204,9 +201,8 @@ class DeviceIdentities:
 class DeviceReplacedRepairFlow(ConfirmRepairFlow):
     """The user confirms the new device; its serial becomes the one ems expects."""
 
-    async def async_step_confirm(
-        self, user_input: dict[str, str] | None = None
-    ) -> data_entry_flow.FlowResult:
+    # The result type was renamed (FlowResult, then RepairsFlowResult): Any fits both releases.
+    async def async_step_confirm(self, user_input: dict[str, str] | None = None) -> Any:
         """Show the old and new serials; on submit, accept the new one."""
         about = self.data or {}
         if user_input is not None and not await _async_accept(
@@ -223,13 +219,12 @@ async def _async_accept(hass: HomeAssistant, entry_id: str, device_id: str) -> b
         return False
     coordinator = entry.runtime_data.coordinator
     serial = coordinator.identities.accept(device_id)
-    registry = dr.async_get(hass)
     if serial is not None and (
-        registry_device := registry.async_get_device(
-            identifiers={device_identifier(entry_id, device_id)}
+        registry_device := device_by_identifier(
+            hass, device_identifier(entry_id, device_id), entry_id
         )
     ):
-        registry.async_update_device(registry_device.id, serial_number=serial)
+        dr.async_get(hass).async_update_device(registry_device.id, serial_number=serial)
     await coordinator.async_persist()
     return True
 

@@ -54,8 +54,9 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.recorder import get_instance
 from homeassistant.util import dt as dt_util, slugify
 from homeassistant.util.hass_dict import HassKey
-from homeassistant.util.unit_conversion import EnergyConverter
+from homeassistant.util.unit_conversion import EnergyConverter, MassConverter
 
+from . import compat
 from .aggregation import Aggregate, Period
 from .const import CONF_STATISTICS_HUB, DOMAIN
 from .ledger import LedgerHour
@@ -67,9 +68,6 @@ _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 # Amounts are floats recomputed from the same data; closer than this they are the same value,
 # so float noise never turns into a rewrite.
 _TOLERANCE: Final = 1e-9
-# 2025.4.4's recorder fails silently on an unknown metadata key; newer ones want unit_class
-# (DESIGN §9.4). Decided once, from the TypedDict of the running Home Assistant.
-_UNIT_CLASS_SUPPORTED: Final = "unit_class" in StatisticMetaData.__annotations__
 # How long a publish waits for the recorder to commit its rows (it polls, 10 ms doubling to 1 s).
 _COMMIT_TIMEOUT_S: Final = 60.0
 _FIRST_POLL_S: Final = 0.01
@@ -162,13 +160,13 @@ def free_statistics_hub(hass: HomeAssistant) -> str:
 
 
 def _unit(hass: HomeAssistant, quantity: Quantity) -> tuple[str | None, str | None]:
-    """Unit of measurement and unit class. The Energy dashboard needs kWh; money and CO2 get
-    no class (DESIGN §9.4): no converter applies to a currency, and kg stays kg."""
+    """Unit of measurement and unit class. The Energy dashboard needs kWh; money gets no class
+    (no converter applies to a currency), CO2 is a mass."""
     if quantity is Quantity.ENERGY:
         return UnitOfEnergy.KILO_WATT_HOUR, EnergyConverter.UNIT_CLASS
     if quantity is Quantity.MONEY:
         return hass.config.currency, None
-    return UnitOfMass.KILOGRAMS, None
+    return UnitOfMass.KILOGRAMS, MassConverter.UNIT_CLASS
 
 
 def statistic_metadata(
@@ -188,7 +186,7 @@ def statistic_metadata(
         "statistic_id": identifier,
         "unit_of_measurement": unit,
     }
-    if _UNIT_CLASS_SUPPORTED:
+    if compat.STATISTICS_UNIT_CLASS:
         fields["unit_class"] = unit_class
     # A plain dict, cast: the TypedDict's keys differ between releases.
     return cast(StatisticMetaData, fields)

@@ -256,9 +256,7 @@ RIGHT: dict[str, st.SearchStrategy[Any]] = {
     "scale": st.sampled_from([0.001, 0.01, 0.1, 10, 1e-320, 1e300, -1, "0.1"]),
     "length": st.integers(1, 125),
     "sentinels": st.lists(st.sampled_from([0, 0x8000, 0xFFFF, 0x7FFFFFFF, 10**40]), max_size=3),
-    "unit": st.sampled_from(
-        [*UNITS, "Ah", None, "", "ppm", "dB", "%RH", "lux"]
-    ),
+    "unit": st.sampled_from([*UNITS, "Ah", None, "", "ppm", "dB", "%RH", "lux"]),
     "kind": st.sampled_from(["measurement", "counter", "state", "setpoint", "identity"]),
     "access": st.sampled_from(["ro", "rw"]),
     "poll": st.sampled_from(["fast", "slow"]),

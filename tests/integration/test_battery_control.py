@@ -9,10 +9,11 @@ from typing import Any
 from homeassistant.const import EVENT_HOMEASSISTANT_STOP
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
-from homeassistant.helpers import device_registry as dr, issue_registry as ir
+from homeassistant.helpers import issue_registry as ir
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.ems.compat import device_by_identifier
 from custom_components.ems.const import DOMAIN
 from custom_components.ems.control import CHARGE_RATE
 from custom_components.ems.coordinator import EmsCoordinator
@@ -42,7 +43,7 @@ async def _cycles(
 
 
 def _battery_id(hass: HomeAssistant, entry: MockConfigEntry) -> str:
-    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, f"{entry.entry_id}_unit3")})
+    device = device_by_identifier(hass, (DOMAIN, f"{entry.entry_id}_unit3"), entry.entry_id)
     assert device is not None
     return device.id
 
@@ -235,8 +236,8 @@ async def test_control_off_and_non_batteries_are_refused(
     with pytest.raises(ServiceValidationError) as caught:
         await _call(hass, "hold", {"device_id": _battery_id(hass, site_entry)})
     assert caught.value.translation_key == "control_disabled"
-    meter = dr.async_get(hass).async_get_device(
-        identifiers={(DOMAIN, f"{site_entry.entry_id}_unit1")}
+    meter = device_by_identifier(
+        hass, (DOMAIN, f"{site_entry.entry_id}_unit1"), site_entry.entry_id
     )
     assert meter is not None
     with pytest.raises(ServiceValidationError) as caught:

@@ -14,7 +14,7 @@ from typing import Any
 from freezegun import freeze_time
 from freezegun.api import TickingDateTimeFactory
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import device_registry as dr, entity_registry as er
+from homeassistant.helpers import entity_registry as er
 from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
 from homeassistant.util.yaml import load_yaml, parse_yaml
@@ -26,6 +26,7 @@ from pytest_homeassistant_custom_component.common import (
 )
 
 from custom_components.ems.battery import BatteryState
+from custom_components.ems.compat import device_by_identifier
 from custom_components.ems.const import CONF_ALLOW_CONTROL, DOMAIN
 from custom_components.ems.control import BatteryMode
 from custom_components.ems.coordinator import EmsCoordinator
@@ -111,8 +112,8 @@ async def _site(
 
 
 def _battery_device(hass: HomeAssistant, entry: MockConfigEntry) -> str:
-    device = dr.async_get(hass).async_get_device(
-        identifiers={(DOMAIN, f"{entry.entry_id}_{BATTERY_UNIT}")}
+    device = device_by_identifier(
+        hass, (DOMAIN, f"{entry.entry_id}_{BATTERY_UNIT}"), entry.entry_id
     )
     assert device is not None
     return device.id

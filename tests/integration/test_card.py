@@ -16,6 +16,8 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.ems.card import CARD_FILE, CARD_URL
+from custom_components.ems.compat import device_entry_ids
+from custom_components.ems.const import DOMAIN
 from simulator import SiteSimulator
 
 NODE = shutil.which("node")
@@ -115,9 +117,10 @@ def _frontend_hass(hass: HomeAssistant) -> dict[str, Any]:
             "id": device.id,
             "name": device.name,
             "via_device_id": device.via_device_id,
-            "config_entries": list(device.config_entries),
+            "config_entries": sorted(device_entry_ids(device)),
         }
-        for device in dr.async_get(hass).devices.values()
+        for entry in hass.config_entries.async_entries(DOMAIN)
+        for device in dr.async_entries_for_config_entry(dr.async_get(hass), entry.entry_id)
     }
     states = {
         state.entity_id: {"state": state.state, "attributes": dict(state.attributes)}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 from typing import Any
 
-from homeassistant.config_entries import SOURCE_USER
+from homeassistant.config_entries import SOURCE_RECONFIGURE, SOURCE_USER, ConfigFlowResult
 from homeassistant.const import CONF_HOST, CONF_NAME, CONF_PORT
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType, InvalidData
@@ -52,6 +52,17 @@ async def _start(hass: HomeAssistant, how: str = "network") -> str:
 
 def _hub(port: int, unit_id: int = 1) -> dict[str, Any]:
     return {CONF_HOST: "127.0.0.1", CONF_PORT: port, CONF_UNIT_ID: unit_id}
+
+
+async def _reconfigure_device(
+    hass: HomeAssistant, entry: MockConfigEntry, subentry_id: str
+) -> ConfigFlowResult:
+    """Start a device's reconfigure flow as the frontend does (the harness's own helper
+    changed its signature between releases)."""
+    return await hass.config_entries.subentries.async_init(
+        (entry.entry_id, SUBENTRY_DEVICE),
+        context={"source": SOURCE_RECONFIGURE, "subentry_id": subentry_id},
+    )
 
 
 def _suggested(result: Any, field: str) -> Any:
@@ -329,9 +340,7 @@ async def test_subentry_silent_unit(hass: HomeAssistant, init_integration: MockC
 async def test_reconfigure_subentry(hass: HomeAssistant, init_integration: MockConfigEntry) -> None:
     """A device can be renamed and given another role."""
     (subentry_id,) = init_integration.subentries
-    result = await init_integration.start_subentry_reconfigure_flow(
-        hass, SUBENTRY_DEVICE, subentry_id
-    )
+    result = await _reconfigure_device(hass, init_integration, subentry_id)
     result = await hass.config_entries.subentries.async_configure(
         result["flow_id"], {CONF_NAME: " ", CONF_ROLE: "grid"}
     )
@@ -392,9 +401,7 @@ async def test_reconfigure_subentry_thresholds(
 ) -> None:
     """Rated power, load threshold and sign are per device, validated, and applied on reload."""
     (subentry_id,) = init_integration.subentries
-    result = await init_integration.start_subentry_reconfigure_flow(
-        hass, SUBENTRY_DEVICE, subentry_id
-    )
+    result = await _reconfigure_device(hass, init_integration, subentry_id)
     base = {CONF_NAME: "Grid", CONF_ROLE: "grid"}
     for bad in ({"rated_power_kw": 0}, {"rated_power_kw": "lots"}, {"on_threshold_w": -5}):
         with pytest.raises((InvalidData, vol.Invalid)):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from homeassistant.components.diagnostics import REDACTED
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import device_registry as dr
 from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -13,6 +12,7 @@ from pytest_homeassistant_custom_component.components.diagnostics import (
 )
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
+from custom_components.ems.compat import device_by_identifier
 from custom_components.ems.const import DOMAIN
 from custom_components.ems.profiles import builtin_profiles
 from custom_components.ems.sensor import SITE_SENSORS
@@ -38,9 +38,9 @@ async def test_diagnostics(
     assert {"unit": 1, "function": "holding", "start": 0xFC00, "count": 3} in dump["hub"][
         "read_plan"
     ]
-    registry = dr.async_get(hass)
-    meter = registry.async_get_device(identifiers={(DOMAIN, f"{init_integration.entry_id}_unit1")})
-    site = registry.async_get_device(identifiers={(DOMAIN, f"{init_integration.entry_id}_site")})
+    entry_id = init_integration.entry_id
+    meter = device_by_identifier(hass, (DOMAIN, f"{entry_id}_unit1"), entry_id)
+    site = device_by_identifier(hass, (DOMAIN, f"{entry_id}_site"), entry_id)
     assert meter is not None
     assert site is not None
     (device,) = dump["devices"]

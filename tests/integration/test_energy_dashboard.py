@@ -19,7 +19,8 @@ from pytest_homeassistant_custom_component.components.recorder.common import (
 )
 from pytest_homeassistant_custom_component.typing import WebSocketGenerator
 
-from custom_components.ems.energy import FLAT_GRID, merged_sources
+from custom_components.ems.compat import FLAT_GRID_SOURCES
+from custom_components.ems.energy import merged_sources
 from custom_components.ems.statistics import SERIES
 from simulator import SiteConfig, SiteSimulator
 
@@ -74,7 +75,7 @@ async def test_the_hub_sets_up_a_valid_energy_dashboard(
     kinds = sorted(source["type"] for source in response["energy_sources"])
     assert kinds == ["battery", "grid", "solar"]
     grid = next(s for s in response["energy_sources"] if s["type"] == "grid")
-    cost = grid["stat_cost"] if FLAT_GRID else grid["flow_from"][0]["stat_cost"]
+    cost = grid["stat_cost"] if FLAT_GRID_SOURCES else grid["flow_from"][0]["stat_cost"]
     assert cost == prefix + "import_cost"
 
     client = await hass_ws_client(hass)

@@ -18,6 +18,7 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ems import async_remove_config_entry_device
+from custom_components.ems.compat import device_by_identifier
 from custom_components.ems.const import DOMAIN, SLOW_POLL_EVERY
 from custom_components.ems.model import ChannelKind
 from custom_components.ems.profiles import builtin_profiles
@@ -194,7 +195,7 @@ async def test_device_replaced_across_a_restart(
     result = await flows.async_configure(result["flow_id"], {})
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert issue_registry.async_get_issue(DOMAIN, issue_id) is None
-    meter = device_registry.async_get_device(identifiers={(DOMAIN, f"{entry.entry_id}_unit1")})
+    meter = device_by_identifier(hass, (DOMAIN, f"{entry.entry_id}_unit1"), entry.entry_id)
     assert meter is not None
     assert meter.serial_number == new_serial
 
@@ -275,13 +276,13 @@ async def test_removing_a_device_subentry_removes_its_device(
     )
     await _setup(hass, entry)
     heat_pump = (DOMAIN, f"{entry.entry_id}_unit5")
-    assert device_registry.async_get_device(identifiers={heat_pump}) is not None
+    assert device_by_identifier(hass, heat_pump, entry.entry_id) is not None
 
     subentry_id = next(s.subentry_id for s in entry.subentries.values() if s.unique_id == "5")
     assert hass.config_entries.async_remove_subentry(entry, subentry_id)
     await hass.async_block_till_done()
 
-    assert device_registry.async_get_device(identifiers={heat_pump}) is None
+    assert device_by_identifier(hass, heat_pump, entry.entry_id) is None
     assert [device.unit_id for device in entry.runtime_data.coordinator.devices.values()] == [1]
 
 
@@ -291,7 +292,7 @@ async def test_only_devices_the_hub_lacks_can_be_deleted(
     """The hub, its site and its devices refuse deletion from the UI; a leftover accepts it."""
     entry = init_integration
     for key in (entry.entry_id, f"{entry.entry_id}_site", f"{entry.entry_id}_unit1"):
-        device = device_registry.async_get_device(identifiers={(DOMAIN, key)})
+        device = device_by_identifier(hass, (DOMAIN, key), entry.entry_id)
         assert device is not None, key
         assert not await async_remove_config_entry_device(hass, entry, device), key
     leftover = device_registry.async_get_or_create(

@@ -29,6 +29,7 @@ from pytest_homeassistant_custom_component.components.diagnostics import (
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.ems.battery import CONTROL_CHANNELS, WriteFailedError
+from custom_components.ems.compat import device_by_identifier
 from custom_components.ems.const import DOMAIN
 from custom_components.ems.coordinator import EmsCoordinator
 from custom_components.ems.model import Access
@@ -109,9 +110,7 @@ async def _cycles(
 
 
 def _device_id(hass: HomeAssistant, entry: MockConfigEntry, unit: int) -> str:
-    device = dr.async_get(hass).async_get_device(
-        identifiers={(DOMAIN, f"{entry.entry_id}_unit{unit}")}
-    )
+    device = device_by_identifier(hass, (DOMAIN, f"{entry.entry_id}_unit{unit}"), entry.entry_id)
     assert device is not None
     return device.id
 

@@ -9,6 +9,7 @@ from homeassistant.helpers import device_registry as dr, entity_registry as er
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.ems.compat import device_by_identifier
 from custom_components.ems.profiles import builtin_profiles
 from simulator import SiteSimulator
 
@@ -72,8 +73,8 @@ async def test_device_info(
     device_registry: dr.DeviceRegistry,
 ) -> None:
     """The meter is a device behind the hub, with the serial number it reports."""
-    meter = device_registry.async_get_device(
-        identifiers={("ems", f"{init_integration.entry_id}_unit1")}
+    meter = device_by_identifier(
+        hass, ("ems", f"{init_integration.entry_id}_unit1"), init_integration.entry_id
     )
     assert meter is not None
     assert meter.manufacturer == "Eastron"

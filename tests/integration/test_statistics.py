@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from homeassistant.components.recorder.models import StatisticMeanType
+from homeassistant.components.recorder.models import StatisticMeanType, StatisticMetaData
 from homeassistant.components.recorder.statistics import statistics_during_period
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.recorder import get_instance
@@ -21,8 +21,9 @@ from pytest_homeassistant_custom_component.components.recorder.common import (
 )
 from pytest_homeassistant_custom_component.typing import WebSocketGenerator
 
-from custom_components.ems import statistics
+from custom_components.ems import compat, statistics
 from custom_components.ems.aggregation import Aggregate, Period
+from custom_components.ems.energy import hub_sources
 from custom_components.ems.statistics import (
     SERIES,
     HourValue,
@@ -82,9 +83,10 @@ def test_statistic_ids_are_valid_and_slugged() -> None:
 def test_metadata_matches_this_home_assistant(
     hass: HomeAssistant, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """2025.4.4 has no unit_class (an extra key breaks its recorder); newer releases get it."""
+    """2025.4.4 has no unit_class (an extra key breaks its recorder); newer releases get it:
+    energy for kWh, mass for kg, none for money."""
     metadata = statistic_metadata(hass, HUB, PREFIX, "grid_import")
-    assert metadata == {
+    expected: dict[str, object] = {
         "mean_type": StatisticMeanType.NONE,
         "has_sum": True,
         "name": "Site grid import",
@@ -92,12 +94,15 @@ def test_metadata_matches_this_home_assistant(
         "statistic_id": IMPORT,
         "unit_of_measurement": "kWh",
     }
-    monkeypatch.setattr(statistics, "_UNIT_CLASS_SUPPORTED", True)
+    if "unit_class" in StatisticMetaData.__annotations__:
+        expected["unit_class"] = "energy"
+    assert metadata == expected
+    monkeypatch.setattr(compat, "STATISTICS_UNIT_CLASS", True)
     newer = {
-        key: statistic_metadata(hass, HUB, PREFIX, key)["unit_class"]  # type: ignore[typeddict-item]
+        key: statistic_metadata(hass, HUB, PREFIX, key)["unit_class"]  # type: ignore[typeddict-item,unused-ignore]
         for key in ("grid_export", "import_cost", "co2")
     }
-    assert newer == {"grid_export": "energy", "import_cost": None, "co2": None}
+    assert newer == {"grid_export": "energy", "import_cost": None, "co2": "mass"}
 
 
 async def test_series_are_listed_as_sums_with_their_units(
@@ -296,51 +301,28 @@ async def test_energy_dashboard_accepts_our_series(
     hass: HomeAssistant, hass_ws_client: WebSocketGenerator
 ) -> None:
     """Grid import/export with cost and compensation as series (DESIGN §9.5), solar and a
-    battery, saved in 2025.4.4's format: the dashboard's validation finds nothing wrong."""
+    battery, saved in the running release's format (the legacy `flow_from` lists on 2025.4.4,
+    flat grid sources from 2026.3): the dashboard's validation finds nothing wrong."""
     assert await async_setup_component(hass, "energy", {})
     await async_publish(hass, HUB, PREFIX, {key: _hours(1.0, 2.0, 3.0) for key in SERIES})
-
-    def stat(series: str) -> str:
-        return statistic_id(HUB, series)
-
-    prefs = {
-        "energy_sources": [
-            {
-                "type": "grid",
-                "flow_from": [
-                    {
-                        "stat_energy_from": stat("grid_import"),
-                        "stat_cost": stat("import_cost"),
-                        "entity_energy_price": None,
-                        "number_energy_price": None,
-                    }
-                ],
-                "flow_to": [
-                    {
-                        "stat_energy_to": stat("grid_export"),
-                        "stat_compensation": stat("export_compensation"),
-                        "entity_energy_price": None,
-                        "number_energy_price": None,
-                    }
-                ],
-                "cost_adjustment_day": 0,
-            },
-            {"type": "solar", "stat_energy_from": stat("production")},
-            {
-                "type": "battery",
-                "stat_energy_from": stat("battery_discharge"),
-                "stat_energy_to": stat("battery_charge"),
-            },
-        ],
-        "device_consumption": [],
-    }
+    options = {"price_mode": "flat", "export_mode": "flat"}
+    sources = hub_sources(HUB, options, production=True, battery=True)
+    prefs = {"energy_sources": sources, "device_consumption": []}
     client = await hass_ws_client(hass)
     await client.send_json_auto_id({"type": "energy/save_prefs", **prefs})
     saved = await client.receive_json()
     assert saved["success"], saved
-    assert saved["result"]["energy_sources"][0]["flow_from"][0]["stat_cost"] == stat("import_cost")
+    grid = saved["result"]["energy_sources"][0]
+    imported = grid if compat.FLAT_GRID_SOURCES else grid["flow_from"][0]
+    exported = grid if compat.FLAT_GRID_SOURCES else grid["flow_to"][0]
+    assert imported["stat_cost"] == statistic_id(HUB, "import_cost")
+    assert exported["stat_compensation"] == statistic_id(HUB, "export_compensation")
 
     await client.send_json_auto_id({"type": "energy/validate"})
     validation = await client.receive_json()
     assert validation["success"]
-    assert validation["result"] == {"energy_sources": [[], [], []], "device_consumption": []}
+    # Newer releases validate more lists (water consumption, say): every one must be empty.
+    assert validation["result"]["energy_sources"] == [[], [], []]
+    assert all(
+        issues == [] for key, issues in validation["result"].items() if key != "energy_sources"
+    )

@@ -12,6 +12,7 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import MockHAClientWebSocket, WebSocketGenerator
 
+from custom_components.ems.compat import device_by_identifier
 from custom_components.ems.const import DOMAIN
 from simulator import SiteSimulator
 
@@ -32,7 +33,7 @@ async def site(
 
 def _device_id(hass: HomeAssistant, entry: MockConfigEntry, key: str | None) -> str:
     identifier = entry.entry_id if key is None else f"{entry.entry_id}_{key}"
-    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, identifier)})
+    device = device_by_identifier(hass, (DOMAIN, identifier), entry.entry_id)
     assert device is not None, key
     return device.id
 

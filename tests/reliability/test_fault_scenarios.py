@@ -18,9 +18,10 @@ from freezegun.api import TickingDateTimeFactory
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import device_registry as dr, issue_registry as ir
+from homeassistant.helpers import issue_registry as ir
 import pytest
 
+from custom_components.ems.compat import device_by_identifier
 from custom_components.ems.const import CONF_ALLOW_CONTROL, CONF_TIMEOUT, DOMAIN
 from custom_components.ems.modbus import ModbusHub, ModbusTransportError, ReadBlock
 from simulator import SiteSimulator
@@ -456,9 +457,7 @@ async def test_battery_write_lost(
     entry = site_entry(site, options={CONF_ALLOW_CONTROL: True})
     run = await SiteRun.start(hass, site, clock, entry=entry)
     await run.cycle(2)
-    battery = dr.async_get(hass).async_get_device(
-        identifiers={(DOMAIN, f"{entry.entry_id}_{BATTERY}")}
-    )
+    battery = device_by_identifier(hass, (DOMAIN, f"{entry.entry_id}_{BATTERY}"), entry.entry_id)
     assert battery is not None
     lost = lose(run) if lose is not None else []
     await _force_charge(hass, battery.id, 2000)

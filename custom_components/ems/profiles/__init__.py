@@ -6,6 +6,7 @@ profile sees what to fix instead of a traceback.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 import math
@@ -79,7 +80,7 @@ def _unit(value: Any) -> str:
     return value
 
 
-def _enum(kind: type[Any]) -> vol.All:
+def _enum(kind: type[Any]) -> Callable[[Any], Any]:
     return vol.All(str, vol.In([member.value for member in kind]), vol.Coerce(kind))
 
 

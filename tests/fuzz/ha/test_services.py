@@ -16,6 +16,7 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ems.battery import BatteryState
+from custom_components.ems.compat import device_by_identifier
 from custom_components.ems.const import CONF_ALLOW_CONTROL, DOMAIN
 from custom_components.ems.coordinator import EmsCoordinator
 from custom_components.ems.profiles import BUILTIN_DIR
@@ -148,8 +149,8 @@ async def site(
     )
 
     def device_id(unit: int) -> str:
-        device = registry.async_get_device(
-            identifiers={(DOMAIN, f"{site_entry.entry_id}_unit{unit}")}
+        device = device_by_identifier(
+            hass, (DOMAIN, f"{site_entry.entry_id}_unit{unit}"), site_entry.entry_id
         )
         assert device is not None
         return device.id
