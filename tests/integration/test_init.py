@@ -5,13 +5,20 @@ from __future__ import annotations
 import asyncio
 
 from homeassistant.config_entries import ConfigEntryState
-from homeassistant.const import STATE_UNAVAILABLE
+from homeassistant.const import CONF_HOST, CONF_PORT, STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.ems.const import CONF_TIMEOUT
+from custom_components.ems.const import (
+    CONF_PROFILE,
+    CONF_ROLE,
+    CONF_TIMEOUT,
+    CONF_UNIT_ID,
+    DOMAIN,
+    SUBENTRY_DEVICE,
+)
 from custom_components.ems.modbus import BACKOFF_FIRST
 from simulator import SiteSimulator
 
@@ -93,3 +100,47 @@ async def test_options_saved_during_setup_are_not_lost(
     await hass.async_block_till_done()
     assert mock_config_entry.state is ConfigEntryState.LOADED
     assert mock_config_entry.runtime_data.coordinator.allow_control is True
+
+
+async def test_a_version_1_entry_becomes_a_hub_with_its_meter_as_a_device(
+    hass: HomeAssistant, simulator: SiteSimulator
+) -> None:
+    """Version 1 kept one SDM630 in the hub's own data; version 2 makes it a grid device
+    subentry with the same unit id, and the meter reads as before."""
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        version=1,
+        title=f"127.0.0.1:{simulator.port}",
+        unique_id=f"127.0.0.1:{simulator.port}",
+        data={CONF_HOST: "127.0.0.1", CONF_PORT: simulator.port, CONF_UNIT_ID: 1},
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+
+    assert entry.state is ConfigEntryState.LOADED
+    assert entry.version == 2
+    assert dict(entry.data) == {CONF_HOST: "127.0.0.1", CONF_PORT: simulator.port}
+    (subentry,) = entry.subentries.values()
+    assert subentry.subentry_type == SUBENTRY_DEVICE
+    assert subentry.unique_id == "1"
+    assert subentry.title == "SDM630 (unit 1)"
+    assert dict(subentry.data) == {
+        CONF_UNIT_ID: 1,
+        CONF_PROFILE: "eastron_sdm630",
+        CONF_ROLE: "grid",
+    }
+    assert float(hass.states.get(POWER).state) != 0.0
+
+
+async def test_an_entry_from_a_newer_version_is_not_touched(
+    hass: HomeAssistant, simulator: SiteSimulator
+) -> None:
+    """A downgrade must not rewrite what a later ems stored: the entry stays as it was."""
+    data = {CONF_HOST: "127.0.0.1", CONF_PORT: simulator.port}
+    entry = MockConfigEntry(domain=DOMAIN, version=3, data=data)
+    entry.add_to_hass(hass)
+    assert not await hass.config_entries.async_setup(entry.entry_id)
+    assert entry.state is ConfigEntryState.MIGRATION_ERROR
+    assert entry.version == 3
+    assert dict(entry.data) == data

@@ -8,6 +8,7 @@ import pytest
 
 from custom_components.ems.model import Quality, Reading
 from custom_components.ems.normalization import UnitError, canonical_unit, normalize
+from custom_components.ems.profiles import COUNTER_UNITS
 
 
 @pytest.mark.parametrize(
@@ -65,3 +66,9 @@ def test_unknown_or_unsupported_unit(unit: str) -> None:
     """A unit without a canonical counterpart is an error naming the unit."""
     with pytest.raises(UnitError, match="unit"):
         canonical_unit(unit)
+
+
+@pytest.mark.parametrize("unit", sorted(COUNTER_UNITS))
+def test_every_counter_unit_has_a_canonical_unit(unit: str) -> None:
+    """The units that make a channel a counter are all units the validator accepts."""
+    assert canonical_unit(unit) in {"kWh", "kvarh", "Ah"}
