@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 import ipaddress
+import logging
 import math
 import re
 from typing import Any
@@ -90,6 +91,8 @@ from .tariffs import (
     parse_schedule,
     problems,
 )
+
+_LOGGER = logging.getLogger(__name__)
 
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?)+$")
 _NETWORK_TRANSPORTS = [Transport.TCP.value, Transport.RTU_OVER_TCP.value]
@@ -274,6 +277,9 @@ async def _identify(
         return await async_identify(settings, unit_id, catalogue), None
     except ModbusTransportError as err:
         return None, describe_error(err)
+    except Exception:  # a flow must never end in a traceback: the user gets a form back
+        _LOGGER.exception("Unexpected error while identifying unit %s", unit_id)
+        return None, "unknown"
 
 
 class EmsConfigFlow(ConfigFlow, _DeviceSteps, domain=DOMAIN):

@@ -54,7 +54,7 @@ def site_device_info(coordinator: EmsCoordinator) -> DeviceInfo:
     entry = coordinator.config_entry
     return DeviceInfo(
         identifiers={(DOMAIN, f"{entry.entry_id}_site")},
-        name="Site",
+        translation_key="site",
         manufacturer="ems",
         model="Energy site",
         **_via_hub(coordinator),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 from typing import Any
+from unittest.mock import patch
 
 from homeassistant.config_entries import SOURCE_RECONFIGURE, SOURCE_USER, ConfigFlowResult
 from homeassistant.const import CONF_HOST, CONF_NAME, CONF_PORT
@@ -28,6 +29,8 @@ from custom_components.ems.const import (
 )
 from custom_components.ems.statistics import free_statistics_hub, statistics_hub
 from simulator import SiteSimulator
+
+FLOW = "custom_components.ems.config_flow"
 
 
 def _closed_port() -> int:
@@ -428,3 +431,31 @@ async def test_each_hub_gets_its_own_statistics_name(hass: HomeAssistant) -> Non
     MockConfigEntry(domain=DOMAIN, data={"statistics_hub": "site_3"}).add_to_hass(hass)
     assert free_statistics_hub(hass) == "site_2"
     assert statistics_hub(older) == older.entry_id
+
+
+async def test_an_unexpected_error_is_a_form_error_then_recovers(
+    hass: HomeAssistant, simulator: SiteSimulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A fault nobody foresaw while identifying the device ends in the form with `unknown`
+    (its traceback in the log), never in a broken flow; the next try goes on."""
+    flow_id = await _start(hass)
+    with patch(f"{FLOW}.async_identify", side_effect=RuntimeError("injected")):
+        result = await hass.config_entries.flow.async_configure(flow_id, _hub(simulator.port))
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "unknown"}
+    assert "Unexpected error while identifying unit 1" in caplog.text
+    result = await hass.config_entries.flow.async_configure(flow_id, _hub(simulator.port))
+    assert result["step_id"] == "device"
+
+
+async def test_an_unexpected_error_adding_a_device_then_recovers(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    """The same in Add device: `unknown` on the form, and the next try finds the battery."""
+    with patch(f"{FLOW}.async_identify", side_effect=RuntimeError("injected")):
+        result = await _add_device(hass, init_integration, 3)
+    assert result["errors"] == {"base": "unknown"}
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {CONF_UNIT_ID: 3}
+    )
+    assert result["step_id"] == "device"

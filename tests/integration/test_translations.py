@@ -9,8 +9,10 @@ import re
 from homeassistant.config_entries import SOURCE_USER
 from homeassistant.core import HomeAssistant
 import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 import yaml
 
+from custom_components.ems.compat import device_by_identifier
 from custom_components.ems.const import DOMAIN
 from custom_components.ems.model import DeviceRole
 from custom_components.ems.number import NUMBERS
@@ -51,6 +53,17 @@ async def test_every_channel_of_every_device_is_named(
             assert translation_for(key)[0] in sensors, (device.name, key)
 
 
+async def test_the_site_device_has_its_translated_name(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    """The Site device is named from en.json, not from a string in the code."""
+    entry_id = init_integration.entry_id
+    site = device_by_identifier(hass, (DOMAIN, f"{entry_id}_site"), entry_id)
+    assert site is not None
+    assert site.name == STRINGS["device"]["site"]["name"]
+    assert hass.states.get("sensor.site_grid_power") is not None
+
+
 @pytest.mark.parametrize("kind", ["translation_key", "validation_error", "errors", "reason"])
 def test_raised_and_shown_keys_exist(kind: str) -> None:
     """Keys used in the code for exceptions, form errors and aborts are all in en.json."""
@@ -69,6 +82,7 @@ def test_raised_and_shown_keys_exist(kind: str) -> None:
         | set(STRINGS["config"]["error"])
         | set(STRINGS["config"]["abort"])
         | set(STRINGS["config_subentries"]["device"]["abort"])
+        | set(STRINGS["device"])
     )
     used = set(re.findall(patterns[kind], SOURCE))
     assert used, kind
