@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 import logging
 import os
 import re
@@ -37,15 +38,21 @@ class _FrameReports(logging.Handler):
             self.reports.append(message)
 
 
+@contextmanager
+def root_log_handler[H: logging.Handler](handler: H) -> Iterator[H]:
+    """Let `handler` see every log record while the block runs."""
+    logging.getLogger().addHandler(handler)
+    try:
+        yield handler
+    finally:
+        logging.getLogger().removeHandler(handler)
+
+
 @pytest.fixture(autouse=True)
 def no_frame_reports() -> Iterator[None]:
     """Fail a test in which ems used an API that Home Assistant reports as deprecated."""
-    catcher = _FrameReports()
-    logging.getLogger().addHandler(catcher)
-    try:
+    with root_log_handler(_FrameReports()) as catcher:
         yield
-    finally:
-        logging.getLogger().removeHandler(catcher)
     assert not catcher.reports, catcher.reports
 
 

@@ -13,6 +13,7 @@ from freezegun.api import TickingDateTimeFactory
 import pytest
 
 from simulator import SiteSimulator
+from tests.conftest import root_log_handler
 from tests.integration.conftest import *  # noqa: F403 - recorder_mock, custom integrations
 
 from .harness import START, start_site
@@ -52,12 +53,8 @@ def no_escaped_errors() -> Iterator[None]:
     """Fail a test in which an exception escaped: the coordinator catches whatever a cycle
     raises and logs it with its traceback, so that is where it shows. (Not through `caplog`:
     the Home Assistant plugin's caplog logs everything at DEBUG, which costs seconds.)"""
-    catcher = _TracebackCatcher()
-    logging.getLogger().addHandler(catcher)
-    try:
+    with root_log_handler(_TracebackCatcher()) as catcher:
         yield
-    finally:
-        logging.getLogger().removeHandler(catcher)
     assert not catcher.escaped, catcher.escaped
 
 
