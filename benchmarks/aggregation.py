@@ -51,7 +51,7 @@ _package.__path__ = [str(ROOT / "custom_components" / "ems")]
 sys.modules.setdefault("custom_components.ems", _package)
 
 from custom_components.ems import aggregation as agg  # noqa: E402
-from custom_components.ems.site import SITE_SERIES  # noqa: E402
+from custom_components.ems.engine.site.integration import SITE_SERIES  # noqa: E402
 
 TZ = ZoneInfo("Europe/Berlin")
 YEAR = 2026

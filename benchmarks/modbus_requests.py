@@ -47,8 +47,9 @@ from pytest_homeassistant_custom_component.common import (  # type: ignore[impor
 # Importing `custom_components` here, before any Home Assistant instance exists, also makes the
 # harness find this repository's integrations rather than the harness's own test ones.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from custom_components.ems.const import DOMAIN, SLOW_POLL_EVERY, SUBENTRY_DEVICE
-from custom_components.ems.model import ChannelSpec, PollGroup
+from custom_components.ems.const import DOMAIN, SUBENTRY_DEVICE
+from custom_components.ems.engine.modbus.schedule import SLOW_POLL_EVERY
+from custom_components.ems.engine.model import ChannelSpec, PollGroup
 from simulator import SiteSimulator
 
 # Long enough that no timer of either side fires during the measurement: every refresh is

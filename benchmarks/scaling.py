@@ -73,8 +73,8 @@ from custom_components.ems.const import (
     SLOW_POLL_EVERY,
     SUBENTRY_DEVICE,
 )
-from custom_components.ems.model import ChannelSpec, PollGroup
-from custom_components.ems.profiles import builtin_profiles
+from custom_components.ems.engine.model import ChannelSpec, PollGroup
+from custom_components.ems.engine.profiles.loader import builtin_profiles
 from simulator import SiteConfig, SiteSimulator
 from simulator.devices import DEVICES
 

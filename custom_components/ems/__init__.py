@@ -21,7 +21,6 @@ from homeassistant.helpers import config_validation as cv, device_registry as dr
 from homeassistant.helpers.storage import Store
 from homeassistant.helpers.typing import ConfigType
 
-from .card import async_register_card
 from .const import (
     CONF_ALLOW_CONTROL,
     CONF_MAX_GAP,
@@ -34,23 +33,25 @@ from .const import (
     SUBENTRY_DEVICE,
 )
 from .coordinator import STORAGE_VERSION, EmsConfigEntry, EmsCoordinator, EmsRuntimeData
-from .devices import (
+from .engine.modbus.plan import DEFAULT_MAX_GAP, DEFAULT_MAX_READ
+from .engine.modbus.transport import ModbusHub
+from .engine.model import Device, DeviceRole
+from .entity import hub_device_info
+from .glue.card import async_register_card
+from .glue.devices import (
     Catalogue,
     async_load_catalogue,
     device_from_subentry,
     hub_identifiers,
     hub_settings,
 )
-from .entity import hub_device_info
-from .modbus import DEFAULT_MAX_GAP, DEFAULT_MAX_READ, ModbusHub
-from .model import Device, DeviceRole
-from .repairs import (
+from .glue.issues import (
     clear_profile_missing_issue,
     raise_profile_missing_issue,
     report_profile_errors,
 )
+from .glue.websocket_api import async_setup_websocket
 from .services import async_setup_services
-from .websocket_api import async_setup_websocket
 
 _LOGGER = logging.getLogger(__name__)
 

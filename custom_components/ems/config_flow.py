@@ -46,28 +46,12 @@ from .const import (
     SUBENTRY_DEVICE,
     SUNSPEC_PROFILE,
 )
-from .devices import (
-    Catalogue,
-    Identified,
-    async_identify,
-    async_load_catalogue,
-    describe_error,
-    device_data,
-    hub_id,
-    hub_settings,
-)
-from .modbus import (
-    DEFAULT_MAX_GAP,
-    DEFAULT_MAX_READ,
-    DEFAULT_TIMEOUT,
-    HubSettings,
-    ModbusTransportError,
-    Transport,
-)
-from .model import DEFAULT_ROLE, DeviceRole, DeviceType
-from .site import DEFAULT_ON_THRESHOLD_W
-from .statistics import free_statistics_hub
-from .tariffs import (
+from .engine.modbus.plan import DEFAULT_MAX_GAP, DEFAULT_MAX_READ
+from .engine.modbus.transport import DEFAULT_TIMEOUT, HubSettings, ModbusTransportError, Transport
+from .engine.model import DEFAULT_ROLE, DeviceRole, DeviceType
+from .engine.site.loads import DEFAULT_ON_THRESHOLD_W
+from .engine.tariffs.errors import ERROR_ENTITY_NOT_FOUND, ERROR_ENTITY_NOT_NUMERIC
+from .engine.tariffs.options import (
     CONF_CO2_ENTITY,
     CONF_CO2_EXPORT_AVOIDED,
     CONF_CO2_FACTOR,
@@ -83,14 +67,23 @@ from .tariffs import (
     CONF_PRICE_MODE,
     CONF_TOU_SCHEDULE,
     DEFAULT_CO2_FACTOR,
-    ERROR_ENTITY_NOT_FOUND,
-    ERROR_ENTITY_NOT_NUMERIC,
     Co2Mode,
     ExportMode,
     PriceMode,
-    parse_schedule,
     problems,
 )
+from .engine.tariffs.schedule import parse_schedule
+from .glue.devices import (
+    Catalogue,
+    Identified,
+    async_identify,
+    async_load_catalogue,
+    describe_error,
+    device_data,
+    hub_id,
+    hub_settings,
+)
+from .glue.statistics import free_statistics_hub
 
 _LOGGER = logging.getLogger(__name__)
 

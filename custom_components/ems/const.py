@@ -33,5 +33,3 @@ USER_PROFILE_DIR: Final = "ems_profiles"
 DEFAULT_PORT: Final = 502
 DEFAULT_UNIT_ID: Final = 1
 DEFAULT_SCAN_INTERVAL: Final = timedelta(seconds=10)
-# Identity and ratings change only when a device is replaced.
-SLOW_POLL_EVERY: Final = 60

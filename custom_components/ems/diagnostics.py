@@ -10,8 +10,8 @@ from homeassistant.core import HomeAssistant
 
 from .const import CONF_SERIAL_PORT
 from .coordinator import EmsConfigEntry, EmsCoordinator
-from .model import Device
-from .readings import SeedReading, registry_ids, snapshot_readings
+from .engine.model import Device
+from .glue.readings import SeedReading, registry_ids, snapshot_readings
 
 TO_REDACT = {CONF_HOST, CONF_SERIAL_PORT}
 # Identity channels that tie a dump to one household.

@@ -9,7 +9,7 @@ from homeassistant.helpers.update_coordinator import CoordinatorEntity
 from .compat import via_device
 from .const import DOMAIN
 from .coordinator import EmsCoordinator
-from .model import Device
+from .engine.model import Device
 
 
 def hub_device_info(coordinator: EmsCoordinator) -> DeviceInfo:

@@ -10,12 +10,12 @@ from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import device_registry as dr
 
-from .battery import BatteryState, WriteFailedError, controllable
 from .compat import device_entry_ids
 from .const import DOMAIN
 from .coordinator import EmsConfigEntry, EmsCoordinator
-from .modbus import ModbusTransportError
-from .model import Device
+from .engine.control.battery import BatteryState, WriteFailedError, controllable
+from .engine.modbus.transport import ModbusTransportError
+from .engine.model import Device
 
 
 def validation_error(key: str, **placeholders: str) -> ServiceValidationError:

@@ -15,12 +15,12 @@ from homeassistant.const import PERCENTAGE, EntityCategory, UnitOfPower
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .battery import BatteryState
-from .control import validate_limits
 from .coordinator import EmsConfigEntry, EmsCoordinator
+from .engine.control.battery import BatteryState
+from .engine.control.commands import validate_limits
+from .engine.model import Device
 from .entity import EmsEntity
 from .helpers import device_action, validation_error
-from .model import Device
 
 PARALLEL_UPDATES = 1
 # Without a rating from the device, a power number goes up to this.

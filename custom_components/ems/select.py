@@ -6,11 +6,11 @@ from homeassistant.components.select import SelectEntity, SelectEntityDescriptio
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .control import BatteryMode
 from .coordinator import EmsConfigEntry, EmsCoordinator
+from .engine.control.commands import BatteryMode
+from .engine.model import Device
 from .entity import EmsEntity
 from .helpers import device_action, validation_error
-from .model import Device
 
 PARALLEL_UPDATES = 1
 

@@ -28,14 +28,16 @@ from homeassistant.helpers.typing import StateType
 from homeassistant.util import dt as dt_util
 
 from .aggregation import CurrentRates
-from .control import BatteryMode
 from .coordinator import EmsConfigEntry, EmsCoordinator
+from .engine.books.ledger import Totals
+from .engine.control.commands import BatteryMode
+from .engine.cycle import SiteSnapshot
+from .engine.model import ChannelKind, DataType, Device, DeviceRole, SiteState
+from .engine.normalization import canonical_unit
+from .engine.pipeline import DERIVED_CHANNELS, derived_keys
+from .engine.site.flows import FLOW_NAMES
+from .engine.site.integration import ENERGY_SERIES
 from .entity import EmsEntity
-from .ledger import Totals
-from .model import ChannelKind, DataType, Device, DeviceRole, SiteSnapshot, SiteState
-from .normalization import canonical_unit
-from .pipeline import DERIVED_CHANNELS, derived_keys
-from .site import ENERGY_SERIES, FLOW_NAMES
 
 PARALLEL_UPDATES = 0
 

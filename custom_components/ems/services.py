@@ -17,13 +17,19 @@ from homeassistant.core import (
 from homeassistant.helpers import config_validation as cv
 import voluptuous as vol
 
-from .battery import BatteryState
 from .const import DOMAIN
-from .control import BatteryCommand, BatteryLimits, BatteryMode, validate_command, validate_limits
-from .energy import async_setup_energy_dashboard, hub_sources
+from .engine.control.battery import BatteryState
+from .engine.control.commands import (
+    BatteryCommand,
+    BatteryLimits,
+    BatteryMode,
+    validate_command,
+    validate_limits,
+)
+from .engine.model import DeviceRole
+from .glue.energy_dashboard import async_setup_energy_dashboard, hub_sources
+from .glue.statistics import statistics_hub
 from .helpers import async_run_action, battery_target, loaded_entry, validation_error
-from .model import DeviceRole
-from .statistics import statistics_hub
 
 ATTR_DEVICE_ID = "device_id"
 ATTR_ENTRY_ID = "entry_id"

@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, example, given, settings, strategies as st
 import pytest
 import yaml
 
-from custom_components.ems.devices import _load_catalogue, unknown_device_class
-from custom_components.ems.profiles import BUILTIN_DIR, ProfileError, parse_profile
+from custom_components.ems.engine.profiles.loader import BUILTIN_DIR, ProfileError, parse_profile
+from custom_components.ems.glue.devices import _load_catalogue, unknown_device_class
 
 from .usable import addresses, device_for, image_of, run_cycles
 

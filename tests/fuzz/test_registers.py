@@ -11,9 +11,9 @@ from typing import Any
 
 from hypothesis import example, given, settings, strategies as st
 
-from custom_components.ems.cleaning import CounterGuard, CounterState, assess, check_rating
-from custom_components.ems.modbus import decode_channel, was_read
-from custom_components.ems.model import (
+from custom_components.ems.engine.cleaning import CounterGuard, CounterState, assess, check_rating
+from custom_components.ems.engine.modbus.codec import decode_channel, was_read
+from custom_components.ems.engine.model import (
     ChannelKind,
     ChannelSpec,
     DataType,
@@ -24,10 +24,10 @@ from custom_components.ems.model import (
     RegisterFunction,
     WordOrder,
 )
-from custom_components.ems.normalization import conversion_for, normalize
-from custom_components.ems.pipeline import SitePipeline
-from custom_components.ems.profiles import builtin_profiles
-from custom_components.ems.profiles.sunspec import (
+from custom_components.ems.engine.normalization import conversion_for, normalize
+from custom_components.ems.engine.pipeline import SitePipeline
+from custom_components.ems.engine.profiles.loader import builtin_profiles
+from custom_components.ems.engine.profiles.sunspec import (
     SUPPORTED_MODELS,
     ModelInstance,
     build_profile,

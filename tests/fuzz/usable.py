@@ -13,17 +13,17 @@ import math
 from homeassistant.components.sensor import SensorEntityDescription
 from homeassistant.components.sensor.const import NON_NUMERIC_DEVICE_CLASSES
 
-from custom_components.ems.devices import default_rated_power_kw
-from custom_components.ems.modbus import RegisterImage
-from custom_components.ems.model import (
+from custom_components.ems.engine.modbus.plan import RegisterImage
+from custom_components.ems.engine.model import (
     DEFAULT_ROLE,
     Device,
     DeviceProfile,
     Reading,
     RegisterFunction,
 )
-from custom_components.ems.normalization import canonical_unit
-from custom_components.ems.pipeline import SitePipeline
+from custom_components.ems.engine.normalization import canonical_unit
+from custom_components.ems.engine.pipeline import SitePipeline
+from custom_components.ems.glue.devices import default_rated_power_kw
 from custom_components.ems.sensor import _device_descriptions
 
 START = datetime(2025, 3, 30, 0, 30, tzinfo=UTC)

@@ -15,8 +15,8 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ems.compat import device_by_identifier
 from custom_components.ems.const import DOMAIN
-from custom_components.ems.control import CHARGE_RATE
 from custom_components.ems.coordinator import EmsCoordinator
+from custom_components.ems.engine.control.sunspec124 import CHARGE_RATE
 from simulator import SiteSimulator
 
 from .conftest import run_cycles, start_site

@@ -25,11 +25,11 @@ from pytest_homeassistant_custom_component.common import (
     async_mock_service,
 )
 
-from custom_components.ems.battery import BatteryState
 from custom_components.ems.compat import device_by_identifier
 from custom_components.ems.const import CONF_ALLOW_CONTROL, DOMAIN
-from custom_components.ems.control import BatteryMode
 from custom_components.ems.coordinator import EmsCoordinator
+from custom_components.ems.engine.control.battery import BatteryState
+from custom_components.ems.engine.control.commands import BatteryMode
 from simulator import SiteSimulator
 
 ROOT = Path(__file__).parents[2]

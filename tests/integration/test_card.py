@@ -15,9 +15,9 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
-from custom_components.ems.card import CARD_FILE, CARD_URL
 from custom_components.ems.compat import device_entry_ids
 from custom_components.ems.const import DOMAIN
+from custom_components.ems.glue.card import CARD_FILE, CARD_URL
 from simulator import SiteSimulator
 
 NODE = shutil.which("node")

@@ -27,7 +27,7 @@ from custom_components.ems.const import (
     DOMAIN,
     SUBENTRY_DEVICE,
 )
-from custom_components.ems.statistics import free_statistics_hub, statistics_hub
+from custom_components.ems.glue.statistics import free_statistics_hub, statistics_hub
 from simulator import SiteSimulator
 
 FLOW = "custom_components.ems.config_flow"

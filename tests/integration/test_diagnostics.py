@@ -14,7 +14,7 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.ems.compat import device_by_identifier
 from custom_components.ems.const import DOMAIN
-from custom_components.ems.profiles import builtin_profiles
+from custom_components.ems.engine.profiles.loader import builtin_profiles
 from custom_components.ems.sensor import SITE_SENSORS
 from simulator import SiteSimulator
 

@@ -20,8 +20,8 @@ from pytest_homeassistant_custom_component.components.recorder.common import (
 from pytest_homeassistant_custom_component.typing import WebSocketGenerator
 
 from custom_components.ems.compat import FLAT_GRID_SOURCES
-from custom_components.ems.energy import merged_sources
-from custom_components.ems.statistics import SERIES
+from custom_components.ems.glue.energy_dashboard import merged_sources
+from custom_components.ems.glue.statistics import SERIES
 from simulator import SiteConfig, SiteSimulator
 
 START = datetime(2026, 6, 15, 9, 45, tzinfo=UTC)  # a sunny morning: PV, battery and export

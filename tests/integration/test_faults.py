@@ -9,7 +9,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ems.const import CONF_TIMEOUT
 from custom_components.ems.coordinator import EmsCoordinator
-from custom_components.ems.model import RegisterFunction
+from custom_components.ems.engine.model import RegisterFunction
 from simulator import SiteSimulator
 
 from .conftest import device_subentry

@@ -19,7 +19,7 @@ from custom_components.ems.const import (
     DOMAIN,
     SUBENTRY_DEVICE,
 )
-from custom_components.ems.modbus import BACKOFF_FIRST
+from custom_components.ems.engine.modbus.transport import BACKOFF_FIRST
 from simulator import SiteSimulator
 
 POWER = "sensor.sdm630_unit_1_active_power"

@@ -12,7 +12,7 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 import voluptuous as vol
 
-from custom_components.ems.aggregation import FeePeriod
+from custom_components.ems.engine.tariffs.model import FeePeriod
 
 INIT = {"scan_interval": 5, "timeout": 1.5, "max_read": 32, "max_gap": 4}
 
@@ -197,17 +197,18 @@ async def test_entry_reloads_and_form_shows_saved_values(
 
 def test_tariff_step_is_translated() -> None:
     """Every field has a label and a description, every error a message, every mode a label."""
-    from custom_components.ems import config_flow, tariffs
+    from custom_components.ems import config_flow
+    from custom_components.ems.engine.tariffs import errors, options as tariffs
 
     strings = json.loads(
-        (Path(tariffs.__file__).parent / "translations" / "en.json").read_text(encoding="utf-8")
+        (Path(config_flow.__file__).parent / "translations" / "en.json").read_text(encoding="utf-8")
     )
     step = strings["options"]["step"]["tariff"]
     fields = {str(key) for key in config_flow._TARIFF_SCHEMA.schema}
     assert set(step["data"]) == set(step["data_description"]) == fields
     assert "{currency}" in step["description"]
-    errors = {value for name, value in vars(tariffs).items() if name.startswith("ERROR_")}
-    assert errors == set(strings["options"]["error"])
+    codes = {value for name, value in vars(errors).items() if name.startswith("ERROR_")}
+    assert codes == set(strings["options"]["error"])
     selectors = strings["selector"]
     for key, values in (
         ("price_mode", tariffs.PriceMode),

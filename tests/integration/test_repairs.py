@@ -19,9 +19,10 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ems import async_remove_config_entry_device
 from custom_components.ems.compat import device_by_identifier
-from custom_components.ems.const import DOMAIN, SLOW_POLL_EVERY
-from custom_components.ems.model import ChannelKind
-from custom_components.ems.profiles import builtin_profiles
+from custom_components.ems.const import DOMAIN
+from custom_components.ems.engine.modbus.schedule import SLOW_POLL_EVERY
+from custom_components.ems.engine.model import ChannelKind
+from custom_components.ems.engine.profiles.loader import builtin_profiles
 from simulator import SiteConfig, SiteSimulator
 
 from .conftest import device_subentry

@@ -28,11 +28,11 @@ from pytest_homeassistant_custom_component.components.diagnostics import (
 )
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
-from custom_components.ems.battery import CONTROL_CHANNELS, WriteFailedError
 from custom_components.ems.compat import device_by_identifier
 from custom_components.ems.const import DOMAIN
 from custom_components.ems.coordinator import EmsCoordinator
-from custom_components.ems.model import Access
+from custom_components.ems.engine.control.battery import CONTROL_CHANNELS, WriteFailedError
+from custom_components.ems.engine.model import Access
 from simulator import SiteSimulator
 
 from .conftest import run_cycles, start_site
@@ -122,8 +122,8 @@ def test_modbus_writes_have_one_path() -> None:
     """Only ModbusHub.write sends FC6/FC16, and only the control layer's confirmed write
     calls it; that write is called from the battery cycle and the release to auto only."""
     assert _call_sites(WRITE_METHODS) == {
-        ("modbus.py", "ModbusHub.write", "write_register"),
-        ("modbus.py", "ModbusHub.write", "write_registers"),
+        ("transport.py", "ModbusHub.write", "write_register"),
+        ("transport.py", "ModbusHub.write", "write_registers"),
         ("battery.py", "BatteryControl._write_confirmed", "write"),
     }
     assert _call_sites(frozenset({"_write_confirmed"})) == {

@@ -10,7 +10,7 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ems.compat import device_by_identifier
-from custom_components.ems.profiles import builtin_profiles
+from custom_components.ems.engine.profiles.loader import builtin_profiles
 from simulator import SiteSimulator
 
 SDM630 = builtin_profiles()["eastron_sdm630"]

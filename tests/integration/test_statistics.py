@@ -21,10 +21,12 @@ from pytest_homeassistant_custom_component.components.recorder.common import (
 )
 from pytest_homeassistant_custom_component.typing import WebSocketGenerator
 
-from custom_components.ems import compat, statistics
-from custom_components.ems.aggregation import Aggregate, Period
-from custom_components.ems.energy import hub_sources
-from custom_components.ems.statistics import (
+from custom_components.ems import compat
+from custom_components.ems.engine.books.aggregates import Aggregate
+from custom_components.ems.engine.books.periods import Period
+from custom_components.ems.glue import statistics
+from custom_components.ems.glue.energy_dashboard import hub_sources
+from custom_components.ems.glue.statistics import (
     SERIES,
     HourValue,
     async_publish,

@@ -11,8 +11,9 @@ from homeassistant.helpers import entity_registry as er
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.ems.devices import Catalogue, async_identify
-from custom_components.ems.modbus import HubSettings, ModbusHub, discover_sunspec
+from custom_components.ems.engine.modbus.discovery import discover_sunspec
+from custom_components.ems.engine.modbus.transport import HubSettings, ModbusHub
+from custom_components.ems.glue.devices import Catalogue, async_identify
 from simulator import SiteSimulator
 
 SERVED_CHAINS = {2: [1, 103], 3: [1, 124, 802], 4: [1, 203]}
@@ -38,7 +39,7 @@ async def test_discovery_finds_exactly_the_served_models(
 async def test_eastron_meters_are_not_sunspec(simulator: SiteSimulator) -> None:
     """An Eastron meter has no SunSpec map, and is identified by its meter code instead."""
     settings = HubSettings(host="127.0.0.1", port=simulator.port)
-    from custom_components.ems.profiles import builtin_profiles
+    from custom_components.ems.engine.profiles.loader import builtin_profiles
 
     catalogue = Catalogue(profiles=dict(builtin_profiles()), errors=[])
     for unit_id, profile_id in ((1, "eastron_sdm630"), (5, "eastron_sdm120")):

@@ -14,7 +14,7 @@ import yaml
 
 from custom_components.ems.compat import device_by_identifier
 from custom_components.ems.const import DOMAIN
-from custom_components.ems.model import DeviceRole
+from custom_components.ems.engine.model import DeviceRole
 from custom_components.ems.number import NUMBERS
 from custom_components.ems.select import MODE
 from custom_components.ems.sensor import HUB_SENSORS, SITE_SENSORS, translation_for
@@ -40,7 +40,7 @@ async def test_every_channel_of_every_device_is_named(
     hass: HomeAssistant, site_entry: object, simulator: SiteSimulator
 ) -> None:
     """Channels of the whole simulated site (SunSpec included) resolve to a translation."""
-    from custom_components.ems.pipeline import derived_keys
+    from custom_components.ems.engine.pipeline import derived_keys
 
     entry = site_entry
     entry.add_to_hass(hass)  # type: ignore[attr-defined]

@@ -37,7 +37,7 @@ from pytest_homeassistant_custom_component.components.recorder.common import (
 
 from custom_components.ems.const import CONF_TIMEOUT, DOMAIN
 from custom_components.ems.coordinator import EmsCoordinator
-from custom_components.ems.statistics import statistic_id
+from custom_components.ems.glue.statistics import statistic_id
 from simulator import SiteConfig, SiteSimulator
 from tests.integration.conftest import device_subentry
 

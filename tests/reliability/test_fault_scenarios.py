@@ -23,7 +23,8 @@ import pytest
 
 from custom_components.ems.compat import device_by_identifier
 from custom_components.ems.const import CONF_ALLOW_CONTROL, CONF_TIMEOUT, DOMAIN
-from custom_components.ems.modbus import ModbusHub, ModbusTransportError, ReadBlock
+from custom_components.ems.engine.modbus.plan import ReadBlock
+from custom_components.ems.engine.modbus.transport import ModbusHub, ModbusTransportError
 from simulator import SiteSimulator
 
 from .harness import (

@@ -15,13 +15,27 @@ from zoneinfo import ZoneInfo
 from hypothesis import given, settings, strategies as st
 import pytest
 
-from custom_components.ems.aggregation import (
+from custom_components.ems.engine.books.accounting import CounterSeries, aggregate
+from custom_components.ems.engine.books.aggregates import (
     Aggregate,
-    Bill,
+    Pricing,
+    SeriesRole,
+    daily,
+    hourly_aggregates,
+    monthly,
+)
+from custom_components.ems.engine.books.bills import Bill, bills, money
+from custom_components.ems.engine.books.counters import (
+    CounterSample,
+    HourBucket,
+    counter_columns,
+    hourly_from_counter,
+)
+from custom_components.ems.engine.books.periods import Period, local_hours
+from custom_components.ems.engine.site.integration import SITE_SERIES
+from custom_components.ems.engine.tariffs.model import (
     Co2Factor,
     Co2Intensity,
-    CounterSample,
-    CounterSeries,
     DayType,
     DemandCharge,
     DynamicPrice,
@@ -29,27 +43,12 @@ from custom_components.ems.aggregation import (
     FeePeriod,
     FixedFee,
     FlatPrice,
-    HourBucket,
-    Period,
-    Pricing,
-    SeriesRole,
     Tariff,
     TimeOfUse,
     TouPeriod,
-    aggregate,
-    bills,
-    counter_columns,
-    daily,
-    hourly_aggregates,
-    hourly_from_counter,
-    local_hours,
-    money,
-    monthly,
     season,
-    validate_emissions,
-    validate_tariff,
 )
-from custom_components.ems.site import SITE_SERIES
+from custom_components.ems.engine.tariffs.validation import validate_emissions, validate_tariff
 
 BERLIN = ZoneInfo("Europe/Berlin")
 ZONES = [

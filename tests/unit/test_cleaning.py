@@ -10,7 +10,7 @@ from typing import Any
 from hypothesis import given, settings, strategies as st
 import pytest
 
-from custom_components.ems.cleaning import (
+from custom_components.ems.engine.cleaning import (
     REASON_COUNTER_BACKWARDS,
     REASON_COUNTER_SPIKE,
     REASON_COUNTER_ZERO,
@@ -589,8 +589,8 @@ def test_power_beyond_the_rating_is_a_spike() -> None:
     """A power far above the device's rating is rejected; within the margin it passes."""
     from datetime import UTC, datetime
 
-    from custom_components.ems.cleaning import REASON_POWER_SPIKE, check_rating
-    from custom_components.ems.model import Quality, Reading
+    from custom_components.ems.engine.cleaning import REASON_POWER_SPIKE, check_rating
+    from custom_components.ems.engine.model import Quality, Reading
 
     def power(value: float, unit: str = "W") -> Reading:
         return Reading(

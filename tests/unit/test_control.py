@@ -11,27 +11,33 @@ from typing import Any
 from hypothesis import assume, given, settings, strategies as st
 import pytest
 
-from custom_components.ems.control import (
+from custom_components.ems.engine.control.commands import (
+    BatteryCommand,
+    BatteryLimits,
+    BatteryMode,
+    BatteryObservation,
+    Setpoint,
+    validate_command,
+    validate_limits,
+)
+from custom_components.ems.engine.control.policy import resolve
+from custom_components.ems.engine.control.sunspec124 import (
     CHARGE_RATE,
     CONTROL_WRITE_KEYS,
     DISCHARGE_RATE,
     RESERVE_SOC,
     REVERT_TIMEOUT,
     STORAGE_CONTROL_MODE,
-    BatteryCommand,
-    BatteryLimits,
-    BatteryMode,
-    BatteryObservation,
-    Setpoint,
     changed_writes,
     cycle_writes,
     reassert_due,
-    resolve,
     sunspec_124_writes,
-    validate_command,
-    validate_limits,
 )
-from custom_components.ems.profiles.sunspec import ModelInstance, build_profile, model_definition
+from custom_components.ems.engine.profiles.sunspec import (
+    ModelInstance,
+    build_profile,
+    model_definition,
+)
 from simulator.physics import SiteConfig, SiteModel, StorageControls
 from simulator.sunspec_devices import BATTERY_STORAGE
 

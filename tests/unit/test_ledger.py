@@ -8,7 +8,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from custom_components.ems.aggregation import (
+from custom_components.ems.engine.books.ledger import SERIES_ROLES, EnergyLedger
+from custom_components.ems.engine.books.periods import Period
+from custom_components.ems.engine.tariffs.model import (
     Co2Factor,
     DemandCharge,
     DynamicPrice,
@@ -16,10 +18,8 @@ from custom_components.ems.aggregation import (
     FeePeriod,
     FixedFee,
     FlatPrice,
-    Period,
     Tariff,
 )
-from custom_components.ems.ledger import SERIES_ROLES, EnergyLedger
 
 BERLIN = ZoneInfo("Europe/Berlin")
 START = datetime(2026, 1, 15, 0, 0, tzinfo=UTC).timestamp()

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from custom_components.ems.model import Device, DeviceRole
-from custom_components.ems.pipeline import MeteredTotals
-from custom_components.ems.profiles import builtin_profiles
+from custom_components.ems.engine.model import Device, DeviceRole
+from custom_components.ems.engine.profiles.loader import builtin_profiles
+from custom_components.ems.engine.site.metered import MeteredTotals
 
 GRID = Device(
     id="grid",

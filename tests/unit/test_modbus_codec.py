@@ -8,8 +8,13 @@ import struct
 from hypothesis import given, strategies as st
 import pytest
 
-from custom_components.ems.modbus import decode_channel, decode_words, encode_value, was_read
-from custom_components.ems.model import (
+from custom_components.ems.engine.modbus.codec import (
+    decode_channel,
+    decode_words,
+    encode_value,
+    was_read,
+)
+from custom_components.ems.engine.model import (
     ChannelKind,
     ChannelSpec,
     DataType,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given, settings, strategies as st
 import pytest
 
-from custom_components.ems.modbus import PlannedChannel, ReadBlock, build_read_plan
-from custom_components.ems.model import (
+from custom_components.ems.engine.modbus.plan import PlannedChannel, ReadBlock, build_read_plan
+from custom_components.ems.engine.model import (
     ChannelKind,
     ChannelSpec,
     DataType,
@@ -93,8 +93,8 @@ def _covers(block: ReadBlock, unit: int, register: Register) -> bool:
 
 def test_sdm630_fast_channels_fit_few_requests() -> None:
     """The whole SDM630 fast set (43 values) needs only a handful of requests."""
-    from custom_components.ems.model import PollGroup
-    from custom_components.ems.profiles import builtin_profiles
+    from custom_components.ems.engine.model import PollGroup
+    from custom_components.ems.engine.profiles.loader import builtin_profiles
 
     profile = builtin_profiles()["eastron_sdm630"]
     fast = [PlannedChannel(unit_id=1, spec=s) for s in profile.channels if s.poll is PollGroup.FAST]

@@ -7,25 +7,21 @@ from typing import Any
 
 import pytest
 
-from custom_components.ems.modbus import (
+from custom_components.ems.engine.modbus.codec import decode_channel
+from custom_components.ems.engine.modbus.discovery import detect_profile, discover_sunspec
+from custom_components.ems.engine.modbus.plan import PlannedChannel, ReadBlock, build_read_plan
+from custom_components.ems.engine.modbus.poll import PlanHealth, read_plan
+from custom_components.ems.engine.modbus.transport import (
     BACKOFF_FIRST,
     BACKOFF_MAX,
     HubSettings,
     ModbusErrorKind,
     ModbusHub,
     ModbusTransportError,
-    PlanHealth,
-    PlannedChannel,
-    ReadBlock,
-    build_read_plan,
-    decode_channel,
-    detect_profile,
-    discover_sunspec,
-    read_plan,
     unit_keyword,
 )
-from custom_components.ems.model import PollGroup, RegisterFunction
-from custom_components.ems.profiles import builtin_profiles
+from custom_components.ems.engine.model import PollGroup, RegisterFunction
+from custom_components.ems.engine.profiles.loader import builtin_profiles
 from simulator import SiteSimulator
 
 SDM630 = builtin_profiles()["eastron_sdm630"]

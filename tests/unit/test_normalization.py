@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from custom_components.ems.model import Quality, Reading
-from custom_components.ems.normalization import UnitError, canonical_unit, normalize
-from custom_components.ems.profiles import COUNTER_UNITS
+from custom_components.ems.engine.model import Quality, Reading
+from custom_components.ems.engine.normalization import UnitError, canonical_unit, normalize
+from custom_components.ems.engine.profiles.loader import COUNTER_UNITS
 
 
 @pytest.mark.parametrize(

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from custom_components.ems.model import ChannelKind, DataType, PollGroup, RegisterFunction
-from custom_components.ems.normalization import canonical_unit
-from custom_components.ems.profiles import (
+from custom_components.ems.engine.model import ChannelKind, DataType, PollGroup, RegisterFunction
+from custom_components.ems.engine.normalization import canonical_unit
+from custom_components.ems.engine.profiles.loader import (
     BUILTIN_DIR,
     ProfileError,
     builtin_profiles,

@@ -10,22 +10,21 @@ from typing import Any
 from hypothesis import assume, given, strategies as st
 import pytest
 
-from custom_components.ems.model import DeviceRole, DeviceType
-from custom_components.ems.site import (
+from custom_components.ems.engine.model import DeviceRole, DeviceType
+from custom_components.ems.engine.site.flows import FLOW_NAMES, EnergyFlows, split_flows
+from custom_components.ems.engine.site.integration import (
     ENERGY_SERIES,
-    FLOW_NAMES,
-    ROLE_SIGN,
     DeviceEnergyAccumulator,
-    EnergyFlows,
     EnergyIntegrator,
-    LoadTracker,
     SiteAccumulator,
+)
+from custom_components.ems.engine.site.loads import LoadTracker, utc_month_key
+from custom_components.ems.engine.site.powers import (
+    ROLE_SIGN,
     SiteInput,
     SitePower,
     power_sign,
     site_power,
-    split_flows,
-    utc_month_key,
 )
 from simulator import SiteSimulator
 from simulator.physics import SiteConfig

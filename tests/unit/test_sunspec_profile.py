@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from custom_components.ems.model import ChannelKind, DataType, DeviceType, PollGroup
-from custom_components.ems.profiles.sunspec import (
+from custom_components.ems.engine.model import ChannelKind, DataType, DeviceType, PollGroup
+from custom_components.ems.engine.profiles.sunspec import (
     INVERTER_MODELS,
     METER_MODELS,
     ModelInstance,

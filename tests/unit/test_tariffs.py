@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from hypothesis import given, settings, strategies as st
 import pytest
 
-from custom_components.ems.aggregation import (
+from custom_components.ems.engine.tariffs.model import (
     ALL_MONTHS,
     Co2Factor,
     Co2Intensity,
@@ -24,19 +24,18 @@ from custom_components.ems.aggregation import (
     Tariff,
     TimeOfUse,
     TouPeriod,
-    current_rates,
-    validate_tariff,
 )
-from custom_components.ems.tariffs import (
+from custom_components.ems.engine.tariffs.options import (
     ENTITY_HOLD_S,
     TariffOptionsError,
     emissions_from_options,
-    listed_prices,
-    parse_schedule,
     problems,
     tariff_from_options,
-    with_listed,
 )
+from custom_components.ems.engine.tariffs.price_lists import listed_prices, with_listed
+from custom_components.ems.engine.tariffs.rates import current_rates
+from custom_components.ems.engine.tariffs.schedule import parse_schedule
+from custom_components.ems.engine.tariffs.validation import validate_tariff
 
 WINTER = frozenset({10, 11, 12, 1, 2, 3})
 

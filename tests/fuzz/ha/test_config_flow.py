@@ -26,10 +26,14 @@ import voluptuous as vol
 
 from custom_components.ems import config_flow
 from custom_components.ems.const import DOMAIN, SUBENTRY_DEVICE
-from custom_components.ems.devices import Catalogue, Identified
-from custom_components.ems.modbus import HubSettings, ModbusErrorKind, ModbusTransportError
-from custom_components.ems.profiles.sunspec import ModelInstance, build_profile
-from custom_components.ems.tariffs import Co2Mode, ExportMode, PriceMode, problems
+from custom_components.ems.engine.modbus.transport import (
+    HubSettings,
+    ModbusErrorKind,
+    ModbusTransportError,
+)
+from custom_components.ems.engine.profiles.sunspec import ModelInstance, build_profile
+from custom_components.ems.engine.tariffs.options import Co2Mode, ExportMode, PriceMode, problems
+from custom_components.ems.glue.devices import Catalogue, Identified
 
 from ...integration.conftest import device_subentry
 

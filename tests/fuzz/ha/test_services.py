@@ -15,16 +15,16 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.ems.battery import BatteryState
 from custom_components.ems.compat import device_by_identifier
 from custom_components.ems.const import CONF_ALLOW_CONTROL, DOMAIN
 from custom_components.ems.coordinator import EmsCoordinator
-from custom_components.ems.profiles import BUILTIN_DIR
+from custom_components.ems.engine.control.battery import BatteryState
+from custom_components.ems.engine.profiles.loader import BUILTIN_DIR
 from custom_components.ems.services import SCHEMAS
 from simulator import SiteSimulator
 
 STRINGS: dict[str, Any] = json.loads(
-    (BUILTIN_DIR.parent / "translations" / "en.json").read_text(encoding="utf-8")
+    (BUILTIN_DIR.parents[1] / "translations" / "en.json").read_text(encoding="utf-8")
 )
 ACTIONS = settings(
     max_examples=80,

@@ -19,15 +19,15 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 import yaml
 
 from custom_components.ems.const import DOMAIN, SUBENTRY_DEVICE
-from custom_components.ems.devices import _load_catalogue
-from custom_components.ems.profiles import BUILTIN_DIR
+from custom_components.ems.engine.profiles.loader import BUILTIN_DIR
+from custom_components.ems.glue.devices import _load_catalogue
 from simulator import SiteSimulator
 
 from ...integration.conftest import device_subentry
 from ..test_profiles import mutate, mutation
 
 STRINGS: dict[str, Any] = json.loads(
-    (BUILTIN_DIR.parent / "translations" / "en.json").read_text(encoding="utf-8")
+    (BUILTIN_DIR.parents[1] / "translations" / "en.json").read_text(encoding="utf-8")
 )
 PROFILE_ID = "my_heat_pump"
 FILE = f"{PROFILE_ID}.yaml"

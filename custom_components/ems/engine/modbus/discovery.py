@@ -1,0 +1,76 @@
+"""The Modbus stage: a read plan, the decoding of register words, and a serialized transport.
+
+Channels are read in as few requests as the gateway allows: neighbours are merged into blocks
+of at most `max_read` registers across gaps of at most `max_gap`. What a block returns is kept
+in a register image per unit and function, and every channel is decoded from that image.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from ..model import DeviceProfile, RegisterFunction
+from ..profiles.sunspec import END_OF_CHAIN, SUNSPEC_BASES, SUNSPEC_MARKER, ModelInstance
+from .codec import decode_words
+from .plan import ReadBlock
+from .transport import ModbusErrorKind, ModbusHub, ModbusTransportError
+
+# A real chain has a handful of models; a device answering garbage must not loop forever.
+_MAX_MODELS = 64
+
+
+async def discover_sunspec(hub: ModbusHub, unit_id: int) -> list[ModelInstance]:
+    """Find the `SunS` marker at the known bases and walk the model chain behind it.
+
+    Returns an empty list when the device has no SunSpec map. A silent device raises, so the
+    caller can tell "not SunSpec" from "nobody there".
+    """
+    for base in SUNSPEC_BASES:
+        try:
+            marker = await hub.read(_holding(unit_id, base, 2))
+        except ModbusTransportError as err:
+            if err.kind is not ModbusErrorKind.EXCEPTION_RESPONSE:
+                raise
+            continue
+        if tuple(marker) == SUNSPEC_MARKER:
+            return await _walk_chain(hub, unit_id, base + 2)
+    return []
+
+
+async def _walk_chain(hub: ModbusHub, unit_id: int, address: int) -> list[ModelInstance]:
+    chain: list[ModelInstance] = []
+    for _ in range(_MAX_MODELS):
+        model_id, length = await hub.read(_holding(unit_id, address, 2))
+        if model_id == END_OF_CHAIN:
+            break
+        chain.append(ModelInstance(model_id=model_id, address=address, length=length))
+        address += 2 + length
+    return chain
+
+
+def _holding(unit_id: int, start: int, count: int) -> ReadBlock:
+    return ReadBlock(unit_id=unit_id, function=RegisterFunction.HOLDING, start=start, count=count)
+
+
+async def detect_profile(
+    hub: ModbusHub, unit_id: int, profiles: Iterable[DeviceProfile]
+) -> DeviceProfile | None:
+    """The first profile whose identifying register holds its expected value."""
+    answers: dict[tuple[RegisterFunction, int, int], list[int] | None] = {}
+    for profile in profiles:
+        if profile.detect is None:
+            continue
+        register = profile.detect.register
+        key = (register.function, register.address, register.count)
+        if key not in answers:
+            block = ReadBlock(unit_id=unit_id, function=key[0], start=key[1], count=key[2])
+            try:
+                answers[key] = await hub.read(block)
+            except ModbusTransportError as err:
+                if err.kind is not ModbusErrorKind.EXCEPTION_RESPONSE:
+                    raise
+                answers[key] = None
+        words = answers[key]
+        if words is not None and decode_words(register, words) == profile.detect.value:
+            return profile
+    return None

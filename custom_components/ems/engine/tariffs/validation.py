@@ -1,0 +1,177 @@
+"""Aggregation: cumulative energy counters into local-time hours, days and months, with
+15-minute demand, peak power, cost and CO2 (MyEMS's aggregation step, done the utility's way).
+
+Pure: plain data in, plain data out; nothing here imports Home Assistant or reads a clock.
+Timestamps are epoch seconds (UTC by definition), energies kWh, powers kW on the way out,
+CO2 kg, money in the tariff's currency. The caller passes HA's time zone as a `tzinfo`.
+
+How the numbers are made, and why:
+
+- Hours are the local wall-clock hours of the time zone (`local_hours`). A bucket never spans a
+  change of UTC offset, so Europe/Berlin's spring-forward day has 23 buckets and its fall-back
+  day 25 (two buckets start at 02:00, told apart by their UTC offset). Zones with 30- or
+  45-minute offsets work the same way; offsets must be whole quarter hours (every zone today).
+- A counter's energy in an interval is the counter, interpolated linearly between the samples
+  around each end, at the end minus at the start. So the energy between two samples is shared
+  among the hours they span in proportion to time: after an outage the counter's jump is spread
+  evenly over the missing hours (never a zero hour and then a spike), and every hour the outage
+  touches is flagged `estimated`. Hours telescope: their sum is the counter's total increase.
+  A gap is two samples more than `gap_s` (15 min) apart; a sample flagged `estimated` marks the
+  interval that ends at it (an upstream estimate). A counter that goes down was reset: the drop
+  is no energy. The first and last hour count only what the samples cover (`complete` False).
+- Demand is the largest average power of a wall-clock quarter hour (:00, :15, :30, :45), as
+  utilities bill it, from the counter's energy in that quarter; a quarter the samples do not
+  cover from start to end gives none. Peak is the largest power sample in the period, or,
+  without power samples, the largest average power between two counter samples that are at
+  most `gap_s` apart (at the cycle's sample rate that is the instantaneous power).
+- Cost and CO2 are priced per quarter hour, at the quarter's start (so time-of-use periods may
+  start on any quarter hour and 15-minute spot prices work), and summed per hour. Hourly costs
+  stay unrounded floats (statistics add them up); bills round each charge to the cent once,
+  half up. A quarter hour with energy but no price (a dynamic series with a hole and no
+  fallback) makes the hour's cost None, and so the day's, month's and bill's: unknown, not free.
+- The sign of money: a bucket's `cost` is what the channel costs the site. Imports cost
+  (> 0); exports are paid, so their cost is negative (-kWh x export price), and positive when
+  a dynamic export price is negative.
+- Fees and the demand charge are not energy: they are in the bills, not in the hourly costs.
+  A per-day fee is charged once for every local day (23- and 25-hour days alike); a per-month
+  fee once for every month, in full, as on a utility bill. A daily bill shows the month fee's
+  share (fee / days in the month); the demand charge is charged on the monthly bill only,
+  on the month's demand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, time
+
+from ..books.periods import QUARTERS_PER_DAY
+from ..numbers import finite
+from .model import (
+    _CURRENCY_CODE,
+    ALL_MONTHS,
+    Co2Factor,
+    DynamicPrice,
+    Emissions,
+    FeePeriod,
+    FlatPrice,
+    Tariff,
+    TimeOfUse,
+    TimeSeries,
+    TouPeriod,
+)
+
+# Validation problem codes are "<part>_<problem>": part is import, export, fee, demand_charge
+# or currency (and co2 for emissions).
+PROBLEM_NOT_FINITE = "not_finite"
+PROBLEM_NEGATIVE = "negative"
+PROBLEM_TOU_PERIOD_EMPTY = "tou_period_empty"  # start == end (other than 00:00-00:00)
+PROBLEM_TOU_NOT_QUARTER_HOUR = "tou_not_quarter_hour"  # a start or end off :00/:15/:30/:45
+PROBLEM_TOU_MONTHS_INVALID = "tou_months_invalid"  # no month, or one outside 1..12
+PROBLEM_TOU_OVERLAP = "tou_overlap"  # two periods price the same quarter hour
+PROBLEM_TOU_NOT_COVERED = "tou_not_covered"  # a quarter hour has neither period nor default
+PROBLEM_HOLD_INVALID = "hold_invalid"  # a series price may hold for no time
+PROBLEM_TIME_NAIVE = "time_naive"  # a series key without a time zone
+PROBLEM_INVALID = "invalid"
+
+
+def _check_amount(
+    problems: list[str], part: str, value: object, *, allow_negative: bool = False
+) -> None:
+    if finite(value) is None:
+        problems.append(f"{part}_{PROBLEM_NOT_FINITE}")
+    elif not allow_negative and isinstance(value, int | float) and value < 0:
+        problems.append(f"{part}_{PROBLEM_NEGATIVE}")
+
+
+def _on_quarter(moment: time) -> bool:
+    return moment.minute % 15 == 0 and moment.second == 0 and moment.microsecond == 0
+
+
+def _validate_tou(problems: list[str], part: str, model: TimeOfUse) -> None:
+    claimed: set[tuple[int, bool, int]] = set()
+    overlap = False
+    for period in model.periods:
+        _check_amount(problems, f"{part}_price", period.price)
+        if not (_on_quarter(period.start) and _on_quarter(period.end)):
+            problems.append(f"{part}_{PROBLEM_TOU_NOT_QUARTER_HOUR}")
+        if not period.quarters():
+            problems.append(f"{part}_{PROBLEM_TOU_PERIOD_EMPTY}")
+        if not period.months or not period.months <= ALL_MONTHS:
+            problems.append(f"{part}_{PROBLEM_TOU_MONTHS_INVALID}")
+        for cell in _cells(period):
+            overlap = overlap or cell in claimed
+            claimed.add(cell)
+    if overlap:
+        problems.append(f"{part}_{PROBLEM_TOU_OVERLAP}")
+    if model.default_price is None:
+        if len(claimed) < len(ALL_MONTHS) * 2 * QUARTERS_PER_DAY:
+            problems.append(f"{part}_{PROBLEM_TOU_NOT_COVERED}")
+    else:
+        _check_amount(problems, f"{part}_price", model.default_price)
+
+
+def _cells(period: TouPeriod) -> Iterable[tuple[int, bool, int]]:
+    """(month, weekend, quarter of day) cells the period prices."""
+    quarters = period.quarters()
+    for month in period.months & ALL_MONTHS:
+        for weekend in period.day_kinds():
+            for quarter in quarters:
+                yield month, weekend, quarter
+
+
+def _validate_series(problems: list[str], part: str, values: TimeSeries, hold_s: float) -> None:
+    if not (finite(hold_s) is not None and hold_s > 0):
+        problems.append(f"{part}_{PROBLEM_HOLD_INVALID}")
+    if any(isinstance(key, datetime) and key.utcoffset() is None for key in values):
+        problems.append(f"{part}_{PROBLEM_TIME_NAIVE}")
+    if not all(finite(value) is not None for value in values.values()):
+        problems.append(f"{part}_price_{PROBLEM_NOT_FINITE}")
+
+
+def _validate_price(problems: list[str], part: str, model: object) -> None:
+    if isinstance(model, FlatPrice):
+        _check_amount(problems, f"{part}_price", model.price)
+    elif isinstance(model, TimeOfUse):
+        _validate_tou(problems, part, model)
+    elif isinstance(model, DynamicPrice):
+        _validate_series(problems, part, model.prices, model.max_hold_s)
+        if model.fallback is not None:
+            _check_amount(problems, f"{part}_price", model.fallback, allow_negative=True)
+    else:
+        problems.append(f"{part}_price_{PROBLEM_INVALID}")
+
+
+def validate_tariff(tariff: Tariff) -> list[str]:
+    """Problem codes, in order and without repeats; [] for a usable tariff.
+
+    Flat and time-of-use prices must not be negative; dynamic prices may (spot markets go
+    below zero). See the PROBLEM_* constants for the codes.
+    """
+    problems: list[str] = []
+    _validate_price(problems, "import", tariff.import_price)
+    if tariff.export_price is not None:
+        _validate_price(problems, "export", tariff.export_price)
+    if tariff.fee is not None:
+        _check_amount(problems, "fee", tariff.fee.amount)
+        if tariff.fee.per not in tuple(FeePeriod):
+            problems.append(f"fee_period_{PROBLEM_INVALID}")
+    if tariff.demand_charge is not None:
+        _check_amount(problems, "demand_charge", tariff.demand_charge.per_kw_month)
+    if tariff.currency is not None and not _CURRENCY_CODE.fullmatch(tariff.currency):
+        problems.append(f"currency_{PROBLEM_INVALID}")
+    return list(dict.fromkeys(problems))
+
+
+def validate_emissions(emissions: Emissions) -> list[str]:
+    """Problem codes ("co2_<problem>"); [] when usable."""
+    problems: list[str] = []
+    source = emissions.source
+    if isinstance(source, Co2Factor):
+        _check_amount(problems, "co2", source.kg_per_kwh)
+    else:
+        _validate_series(problems, "co2", source.g_per_kwh, source.max_hold_s)
+        if any(finite(value) is not None and value < 0 for value in source.g_per_kwh.values()):
+            problems.append(f"co2_{PROBLEM_NEGATIVE}")
+        if source.fallback_g_per_kwh is not None:
+            _check_amount(problems, "co2", source.fallback_g_per_kwh)
+    return list(dict.fromkeys(problems))
