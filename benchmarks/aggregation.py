@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/aggregation.py      # prints one JSON document
 
 The data: a simulated site in Europe/Berlin over 2026 (PV, household load, a battery and the
-grid), one sample a minute, integrated into the six lifetime counters of `site.SITE_SERIES`.
+grid), one sample a minute, integrated into the six lifetime counters of `model.SITE_SERIES`.
 Three outages remove samples: 3 hours, 26 hours, and the night of the fall-back day.
 
 Both sides compute the same thing: local hours (23 and 25 on the DST days), energy with outages
@@ -51,7 +51,7 @@ _package.__path__ = [str(ROOT / "custom_components" / "ems")]
 sys.modules.setdefault("custom_components.ems", _package)
 
 from custom_components.ems import aggregation as agg  # noqa: E402
-from custom_components.ems.engine.site.integration import SITE_SERIES  # noqa: E402
+from custom_components.ems.engine.model import SITE_SERIES  # noqa: E402
 
 TZ = ZoneInfo("Europe/Berlin")
 YEAR = 2026

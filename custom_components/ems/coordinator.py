@@ -180,9 +180,12 @@ class EmsCoordinator(DataUpdateCoordinator[SiteSnapshot]):
         for report in outcome.identities:
             report_identity(self.hass, self.config_entry.entry_id, report)
         snapshot = outcome.snapshot
-        # The cycle's time is the hub's: its reads and writes included.
+        # The cycle's time is the hub's, its reads and writes included; the batteries are
+        # shown as the writes left them.
         return replace(
-            snapshot, stats=replace(snapshot.stats, duration_s=time.perf_counter() - started)
+            snapshot,
+            stats=replace(snapshot.stats, duration_s=time.perf_counter() - started),
+            batteries=self.control.reports(),
         )
 
     def _pricing(self) -> Pricing:
@@ -237,5 +240,8 @@ class EmsCoordinator(DataUpdateCoordinator[SiteSnapshot]):
         """
         state = self.data.devices[device.id]
         grid = self.data.site.power_w["grid"] if self.data.site else None
-        await self.control.run_now(device, state, grid, time.time())
-        self.async_update_listeners()
+        try:
+            await self.control.run_now(device, state, grid, time.time())
+        finally:
+            self.data = replace(self.data, batteries=self.control.reports())
+            self.async_update_listeners()

@@ -16,22 +16,20 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .coordinator import EmsConfigEntry, EmsCoordinator
-from .engine.control.battery import BatteryState
-from .engine.control.commands import validate_limits
+from .engine.control.battery import BatteryReport, BatteryState
+from .engine.control.commands import MAX_POWER_W, validate_limits
 from .engine.model import Device
 from .entity import EmsEntity
 from .helpers import device_action, validation_error
 
 PARALLEL_UPDATES = 1
-# Without a rating from the device, a power number goes up to this.
-FALLBACK_MAX_W = 100_000.0
 
 
 @dataclass(frozen=True, kw_only=True)
 class EmsNumberEntityDescription(NumberEntityDescription):
     """How a number reads and changes a battery's limits or mode settings."""
 
-    value_fn: Callable[[BatteryState], float | None]
+    value_fn: Callable[[BatteryReport], float | None]
     set_value_fn: Callable[[BatteryState, float], None]
     # The device rating that bounds the number, read live (None: the static maximum).
     rating_key: str | None = None
@@ -56,7 +54,7 @@ def _setting(field: str) -> Callable[[BatteryState, float], None]:
 
 def _power(
     key: str,
-    value_fn: Callable[[BatteryState], float | None],
+    value_fn: Callable[[BatteryReport], float | None],
     set_value_fn: Callable[[BatteryState, float], None],
     *,
     minimum: float = 0,
@@ -68,7 +66,7 @@ def _power(
         native_unit_of_measurement=UnitOfPower.WATT,
         device_class=NumberDeviceClass.POWER,
         native_min_value=minimum,
-        native_max_value=FALLBACK_MAX_W,
+        native_max_value=MAX_POWER_W,
         native_step=50,
         mode=NumberMode.BOX,
         entity_category=EntityCategory.CONFIG,
@@ -80,7 +78,7 @@ def _power(
 
 def _soc(
     key: str,
-    value_fn: Callable[[BatteryState], float | None],
+    value_fn: Callable[[BatteryReport], float | None],
     set_value_fn: Callable[[BatteryState, float], None],
 ) -> EmsNumberEntityDescription:
     return EmsNumberEntityDescription(
@@ -101,33 +99,33 @@ def _soc(
 NUMBERS: tuple[EmsNumberEntityDescription, ...] = (
     _power(
         "charge_power_limit",
-        lambda battery: battery.limits.max_charge_w,
+        lambda report: report.limits.max_charge_w,
         _limit("max_charge_w"),
         rating_key="MaxChargePower",
     ),
     _power(
         "discharge_power_limit",
-        lambda battery: battery.limits.max_discharge_w,
+        lambda report: report.limits.max_discharge_w,
         _limit("max_discharge_w"),
         rating_key="MaxDischargePower",
     ),
-    _soc("reserve_soc_limit", lambda battery: battery.limits.reserve_soc, _limit("reserve_soc")),
-    _soc("max_soc_limit", lambda battery: battery.limits.max_soc, _limit("max_soc")),
-    _soc("target_soc", lambda battery: battery.settings.target_soc, _setting("target_soc")),
+    _soc("reserve_soc_limit", lambda report: report.limits.reserve_soc, _limit("reserve_soc")),
+    _soc("max_soc_limit", lambda report: report.limits.max_soc, _limit("max_soc")),
+    _soc("target_soc", lambda report: report.settings.target_soc, _setting("target_soc")),
     _power(
         "grid_setpoint",
-        lambda battery: battery.settings.grid_setpoint_w,
+        lambda report: report.settings.grid_setpoint_w,
         _setting("grid_setpoint_w"),
-        minimum=-FALLBACK_MAX_W,
+        minimum=-MAX_POWER_W,
     ),
     _power(
         "peak_shaving_threshold",
-        lambda battery: battery.settings.peak_power_w,
+        lambda report: report.settings.peak_power_w,
         _setting("peak_power_w"),
     ),
     _power(
         "recharge_power",
-        lambda battery: battery.settings.recharge_power_w,
+        lambda report: report.settings.recharge_power_w,
         _setting("recharge_power_w"),
         rating_key="MaxChargePower",
     ),
@@ -159,7 +157,7 @@ class EmsBatteryNumber(EmsEntity, NumberEntity):
         description: EmsNumberEntityDescription,
         device: Device,
     ) -> None:
-        """Bind to the battery's control state."""
+        """Show the battery's report in each snapshot; change its control state."""
         super().__init__(coordinator, description, device)
         self.battery = coordinator.control.states[device.id]
         self.battery_device = device
@@ -167,7 +165,8 @@ class EmsBatteryNumber(EmsEntity, NumberEntity):
     @property
     def native_value(self) -> float | None:
         """The current limit or setting; without a user limit, the device's own rating."""
-        value = self.entity_description.value_fn(self.battery)
+        report = self.coordinator.data.batteries[self.battery_device.id]
+        value = self.entity_description.value_fn(report)
         if value is None and self.entity_description.rating_key:
             return self.native_max_value
         return value
@@ -180,7 +179,7 @@ class EmsBatteryNumber(EmsEntity, NumberEntity):
             return super().native_max_value
         reading = self.coordinator.data.devices[self.battery_device.id].readings.get(key)
         if reading is None or not reading.usable or not isinstance(reading.value, int | float):
-            return FALLBACK_MAX_W
+            return MAX_POWER_W
         return float(reading.value)
 
     @device_action

@@ -40,14 +40,15 @@ class EmsBatteryModeSelect(EmsEntity, SelectEntity):
     def __init__(
         self, coordinator: EmsCoordinator, description: SelectEntityDescription, device: Device
     ) -> None:
-        """Bind to the battery's control state."""
+        """Show the battery's report in each snapshot; change its control state."""
         super().__init__(coordinator, description, device)
         self.battery = coordinator.control.states[device.id]
+        self.battery_id = device.id
 
     @property
     def current_option(self) -> str:
         """The mode ems is commanding (auto when nothing is)."""
-        return self.battery.command.mode.value
+        return self.coordinator.data.batteries[self.battery_id].command.mode.value
 
     @device_action
     async def async_select_option(self, option: str) -> None:

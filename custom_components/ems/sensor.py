@@ -28,8 +28,9 @@ from homeassistant.helpers.typing import StateType
 from homeassistant.util import dt as dt_util
 
 from .aggregation import CurrentRates
-from .coordinator import EmsConfigEntry, EmsCoordinator
+from .coordinator import EmsConfigEntry
 from .engine.books.ledger import Totals
+from .engine.control.battery import BatteryReport
 from .engine.control.commands import BatteryMode
 from .engine.cycle import SiteSnapshot
 from .engine.model import ChannelKind, DataType, Device, DeviceRole, SiteState
@@ -400,34 +401,22 @@ SITE_SENSORS: tuple[EmsSensorEntityDescription, ...] = (
 )
 
 
-def _control_sensors(
-    coordinator: EmsCoordinator, device: Device
-) -> list[EmsSensorEntityDescription]:
+def _control_sensors(device_id: str) -> list[EmsSensorEntityDescription]:
     """What ems is doing with a battery: the mode applied, until when, and how writes went."""
-    battery = coordinator.control.states[device.id]
     return [
         EmsSensorEntityDescription(
             key="applied_mode",
             translation_key="applied_mode",
             device_class=SensorDeviceClass.ENUM,
             options=[mode.value for mode in BatteryMode],
-            value_fn=lambda _: (
-                (battery.applied.mode if battery.applied else battery.command.mode).value
-            ),
-            attributes_fn=lambda _: {
-                "power_w": battery.applied.power_w if battery.applied else None,
-                "clamped": list(battery.applied.clamped) if battery.applied else [],
-            },
+            value_fn=lambda snapshot: snapshot.batteries[device_id].mode.value,
+            attributes_fn=lambda snapshot: _applied(snapshot.batteries[device_id]),
         ),
         EmsSensorEntityDescription(
             key="command_expires",
             translation_key="command_expires",
             device_class=SensorDeviceClass.TIMESTAMP,
-            value_fn=lambda _: (
-                dt_util.utc_from_timestamp(battery.command.expires_at)
-                if battery.command.expires_at
-                else None
-            ),
+            value_fn=lambda snapshot: _expiry(snapshot.batteries[device_id]),
         ),
         EmsSensorEntityDescription(
             key="last_write_result",
@@ -435,16 +424,29 @@ def _control_sensors(
             device_class=SensorDeviceClass.ENUM,
             options=["none", "ok", "failed"],
             entity_category=EntityCategory.DIAGNOSTIC,
-            value_fn=lambda _: battery.last_result,
+            value_fn=lambda snapshot: snapshot.batteries[device_id].last_result,
         ),
         EmsSensorEntityDescription(
             key="control_writes",
             translation_key="control_writes",
             state_class=SensorStateClass.TOTAL_INCREASING,
             entity_category=EntityCategory.DIAGNOSTIC,
-            value_fn=lambda _: battery.writes,
+            value_fn=lambda snapshot: snapshot.batteries[device_id].writes,
         ),
     ]
+
+
+def _applied(report: BatteryReport) -> dict[str, Any]:
+    applied = report.applied
+    return {
+        "power_w": applied.power_w if applied else None,
+        "clamped": list(applied.clamped) if applied else [],
+    }
+
+
+def _expiry(report: BatteryReport) -> datetime | None:
+    expires_at = report.command.expires_at
+    return dt_util.utc_from_timestamp(expires_at) if expires_at else None
 
 
 async def async_setup_entry(
@@ -471,7 +473,7 @@ async def async_setup_entry(
         )
     for subentry_id, device in coordinator.batteries_by_subentry(entry).items():
         async_add_entities(
-            (EmsSensor(coordinator, d, device) for d in _control_sensors(coordinator, device)),
+            (EmsSensor(coordinator, d, device) for d in _control_sensors(device.id)),
             config_subentry_id=subentry_id,
         )
 

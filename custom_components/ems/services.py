@@ -20,6 +20,7 @@ import voluptuous as vol
 from .const import DOMAIN
 from .engine.control.battery import BatteryState
 from .engine.control.commands import (
+    MAX_POWER_W,
     BatteryCommand,
     BatteryLimits,
     BatteryMode,
@@ -55,7 +56,7 @@ def _no_overflow(validator: Callable[[Any], Any]) -> Callable[[Any], Any]:
 
 
 _FLOAT = _no_overflow(vol.Coerce(float))
-_POWER = vol.All(_FLOAT, vol.Range(min=0, max=1_000_000))
+_POWER = vol.All(_FLOAT, vol.Range(min=0, max=MAX_POWER_W))
 _SOC = vol.All(_FLOAT, vol.Range(min=0, max=100))
 _DURATION = vol.All(_no_overflow(cv.time_period), vol.Range(min=cv.time_period("00:00:01")))
 _DEVICE: dict[vol.Marker, Any] = {vol.Required(ATTR_DEVICE_ID): cv.string}
@@ -83,7 +84,7 @@ SCHEMAS: dict[str, vol.Schema] = {
         {
             **_DEVICE,
             vol.Optional(ATTR_GRID_SETPOINT, default=0): vol.All(
-                _FLOAT, vol.Range(min=-1_000_000, max=1_000_000)
+                _FLOAT, vol.Range(min=-MAX_POWER_W, max=MAX_POWER_W)
             ),
         }
     ),
@@ -172,19 +173,9 @@ ENERGY_DASHBOARD_SCHEMA = vol.Schema({vol.Required(ATTR_ENTRY_ID): cv.string})
 SERVICE_SETUP_ENERGY_DASHBOARD = "setup_energy_dashboard"
 
 
-def _validated(schema: vol.Schema, call: ServiceCall) -> dict[str, Any]:
-    """The call's fields, checked; a bad field is a translated error naming it."""
-    try:
-        data: dict[str, Any] = schema(dict(call.data))
-    except vol.Invalid as err:
-        field = ".".join(str(part) for part in err.path) or "?"
-        raise validation_error("invalid_field", field=field, error=err.error_message) from err
-    return data
-
-
 def _handler(service: str) -> Callable[[ServiceCall], Any]:
     async def handle(call: ServiceCall) -> ServiceResponse:
-        data = _validated(SCHEMAS[service], call)
+        data = call.data
         coordinator, device, battery = battery_target(call.hass, data[ATTR_DEVICE_ID])
         if service == "set_limits":
             limits = _limits(battery, data)
@@ -204,7 +195,7 @@ def _handler(service: str) -> Callable[[ServiceCall], Any]:
 
 async def _setup_energy_dashboard(call: ServiceCall) -> ServiceResponse:
     """Add a hub's grid, PV and battery series to the Energy dashboard, keeping the rest."""
-    entry = loaded_entry(call.hass, _validated(ENERGY_DASHBOARD_SCHEMA, call)[ATTR_ENTRY_ID])
+    entry = loaded_entry(call.hass, call.data[ATTR_ENTRY_ID])
     roles = {device.role for device in entry.runtime_data.coordinator.devices.values()}
     hub = statistics_hub(entry)
     sources = hub_sources(
@@ -223,19 +214,21 @@ async def _setup_energy_dashboard(call: ServiceCall) -> ServiceResponse:
 @callback
 def async_setup_services(hass: HomeAssistant) -> None:
     """Register the battery actions once, for every hub."""
-    # Fields are validated in the handler, so that a bad value gets a translated error too.
-    for service in SCHEMAS:
+    # Each schema runs before the handler: a bad field is refused by Home Assistant, naming it.
+    # What a schema cannot say (a target below the reserve, say) the handler refuses with a
+    # translated ServiceValidationError.
+    for service, schema in SCHEMAS.items():
         hass.services.async_register(
             DOMAIN,
             service,
             _handler(service),
-            schema=vol.Schema({}, extra=vol.ALLOW_EXTRA),
+            schema=schema,
             supports_response=SupportsResponse.OPTIONAL,
         )
     hass.services.async_register(
         DOMAIN,
         SERVICE_SETUP_ENERGY_DASHBOARD,
         _setup_energy_dashboard,
-        schema=vol.Schema({}, extra=vol.ALLOW_EXTRA),
+        schema=ENERGY_DASHBOARD_SCHEMA,
         supports_response=SupportsResponse.OPTIONAL,
     )

@@ -12,6 +12,7 @@ from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import issue_registry as ir
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+import voluptuous as vol
 
 from custom_components.ems.compat import device_by_identifier
 from custom_components.ems.const import DOMAIN
@@ -199,14 +200,7 @@ async def test_write_failure_is_reported(
     ("service", "data", "key"),
     [
         ("force_charge", {"device_id": "nope", "power": 100}, "unknown_device"),
-        ("force_charge", {"power": 100, "target_soc": 150}, "invalid_field"),
-        ("force_charge", {"power": -5}, "invalid_field"),
-        ("force_charge", {"power": "lots"}, "invalid_field"),
-        ("force_discharge", {"power": 100, "duration": "-00:01:00"}, "invalid_field"),
-        ("peak_shaving", {}, "invalid_field"),
         ("set_limits", {"reserve_soc": 90, "max_soc": 50}, "invalid_limits"),
-        ("set_limits", {"max_soc": float("nan")}, "invalid_field"),
-        ("self_consumption", {"grid_setpoint": "x", "extra": 1}, "invalid_field"),
         ("force_charge", {"power": 100, "target_soc": 5}, "invalid_command"),
     ],
 )
@@ -225,6 +219,41 @@ async def test_invalid_calls_write_nothing(
     with pytest.raises(ServiceValidationError) as caught:
         await _call(hass, service, call)
     assert caught.value.translation_key == key
+    assert simulator.control_writes == []
+
+
+@pytest.mark.parametrize(
+    ("service", "data", "field"),
+    [
+        ("force_charge", {"power": 100, "target_soc": 150}, "target_soc"),
+        ("force_charge", {"power": -5}, "power"),
+        ("force_charge", {"power": "lots"}, "power"),
+        ("force_charge", {"power": 100_001}, "power"),
+        ("force_discharge", {"power": 100, "duration": "-00:01:00"}, "duration"),
+        ("peak_shaving", {}, "peak_power"),
+        ("set_limits", {"max_soc": float("nan")}, "max_soc"),
+        ("self_consumption", {"grid_setpoint": "x", "extra": 1}, "grid_setpoint"),
+    ],
+)
+async def test_calls_the_schema_refuses_write_nothing(
+    hass: HomeAssistant,
+    site_entry: MockConfigEntry,
+    simulator: SiteSimulator,
+    service: str,
+    data: dict[str, Any],
+    field: str,
+) -> None:
+    """A field out of its range or of the wrong kind is refused by the action's schema,
+    before any handler runs, with the field named; nothing is written."""
+    await _start(hass, site_entry, simulator, hours=2)
+    simulator.control_writes.clear()
+    call = {"device_id": _battery_id(hass, site_entry), **data}
+    with pytest.raises(vol.Invalid) as caught:
+        await _call(hass, service, call)
+    errors = (
+        caught.value.errors if isinstance(caught.value, vol.MultipleInvalid) else [caught.value]
+    )
+    assert field in {str(part) for error in errors for part in error.path}
     assert simulator.control_writes == []
 
 

@@ -18,6 +18,7 @@ from pytest_homeassistant_custom_component.components.recorder.common import (
     async_wait_recording_done,
 )
 from pytest_homeassistant_custom_component.typing import WebSocketGenerator
+import voluptuous as vol
 
 from custom_components.ems.compat import FLAT_GRID_SOURCES
 from custom_components.ems.glue.energy_dashboard import merged_sources
@@ -100,10 +101,6 @@ async def test_the_hub_sets_up_a_valid_energy_dashboard(
     [
         ({"entry_id": "nope"}, "unknown_entry"),
         ({"entry_id": 12}, "unknown_entry"),
-        ({}, "invalid_field"),
-        ({"entry_id": None}, "invalid_field"),
-        ({"entry_id": ["a", "b"]}, "invalid_field"),
-        ({"entry_id": {"x": 1}}, "invalid_field"),
     ],
 )
 async def test_bad_calls_are_translated_errors(
@@ -116,6 +113,20 @@ async def test_bad_calls_are_translated_errors(
             "ems", "setup_energy_dashboard", data, blocking=True, return_response=True
         )
     assert caught.value.translation_key == key
+    assert "energy_manager" not in hass.data
+
+
+@pytest.mark.parametrize(
+    "data", [{}, {"entry_id": None}, {"entry_id": ["a", "b"]}, {"entry_id": {"x": 1}}]
+)
+async def test_calls_the_schema_refuses(hass: HomeAssistant, data: dict[str, object]) -> None:
+    """A missing or malformed entry id is refused by the action's schema, naming the field."""
+    assert await async_setup_component(hass, "ems", {})
+    with pytest.raises(vol.Invalid) as caught:
+        await hass.services.async_call(
+            "ems", "setup_energy_dashboard", data, blocking=True, return_response=True
+        )
+    assert "entry_id" in str(caught.value)
     assert "energy_manager" not in hass.data
 
 

@@ -22,15 +22,14 @@ from pytest_homeassistant_custom_component.components.recorder.common import (
 from pytest_homeassistant_custom_component.typing import WebSocketGenerator
 
 from custom_components.ems import compat
-from custom_components.ems.engine.books.aggregates import Aggregate
-from custom_components.ems.engine.books.periods import Period
+from custom_components.ems.engine.books.ledger import LedgerHour
 from custom_components.ems.glue import statistics
 from custom_components.ems.glue.energy_dashboard import hub_sources
 from custom_components.ems.glue.statistics import (
     SERIES,
     HourValue,
     async_publish,
-    hour_values,
+    ledger_series,
     statistic_id,
     statistic_metadata,
 )
@@ -258,40 +257,30 @@ async def test_bad_hours_are_rejected_before_anything_is_written(hass: HomeAssis
     assert await _stored(hass, "ems:site_hub_production") == []
 
 
-def test_hour_values_from_hourly_aggregates() -> None:
+def test_ledger_hours_count_in_the_utc_hour_they_start_in() -> None:
     """Local hours on UTC hours (a fall-back night has two 02:00 hours); an unpriced hour is
     left out; an hour in a half-hour zone counts in the UTC hour it starts in."""
     berlin, kolkata = ZoneInfo("Europe/Berlin"), ZoneInfo("Asia/Kolkata")
 
-    def aggregate(start: datetime, kwh: float, cost: float | None) -> Aggregate:
-        return Aggregate(
-            device_id="unit1",
-            channel="EnergyImport",
-            period=Period.HOUR,
-            start=start,
-            end=start + timedelta(hours=1),
-            energy_kwh=kwh,
-            demand_kw=None,
-            peak_kw=None,
+    def hour(start: datetime, kwh: float, cost: float | None) -> LedgerHour:
+        return LedgerHour(
+            start_ts=start.timestamp(),
+            end_ts=(start + timedelta(hours=1)).timestamp(),
+            energy_kwh={"grid_import": kwh},
             cost=cost,
-            co2_kg=None,
-            estimated=False,
         )
 
     first = datetime(2025, 10, 26, 2, tzinfo=berlin)  # 02:00 CEST
     second = datetime(2025, 10, 26, 2, fold=1, tzinfo=berlin)  # 02:00 CET
-    hours = [aggregate(first, 1.0, 0.3), aggregate(second, 2.0, None)]
-    assert hour_values(hours, lambda a: a.energy_kwh) == [
+    series = ledger_series([hour(first, 1.0, 0.3), hour(second, 2.0, None)])
+    assert series["grid_import"] == [
         HourValue(datetime(2025, 10, 26, 0, tzinfo=UTC), 1.0),
         HourValue(datetime(2025, 10, 26, 1, tzinfo=UTC), 2.0),
     ]
-    assert hour_values(hours, lambda a: a.cost) == [
-        HourValue(datetime(2025, 10, 26, 0, tzinfo=UTC), 0.3)
-    ]
-    india = [aggregate(datetime(2025, 1, 6, 5, tzinfo=kolkata), 1.5, None)]
-    assert hour_values(india, lambda a: a.energy_kwh) == [
-        HourValue(datetime(2025, 1, 5, 23, tzinfo=UTC), 1.5)
-    ]
+    assert series["import_cost"] == [HourValue(datetime(2025, 10, 26, 0, tzinfo=UTC), 0.3)]
+    india = ledger_series([hour(datetime(2025, 1, 6, 5, tzinfo=kolkata), 1.5, None)])
+    assert india["grid_import"] == [HourValue(datetime(2025, 1, 5, 23, tzinfo=UTC), 1.5)]
+    assert "import_cost" not in india
 
 
 # ---------------------------------------------------------------------------------------------

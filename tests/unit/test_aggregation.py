@@ -25,14 +25,9 @@ from custom_components.ems.engine.books.aggregates import (
     monthly,
 )
 from custom_components.ems.engine.books.bills import Bill, bills, money
-from custom_components.ems.engine.books.counters import (
-    CounterSample,
-    HourBucket,
-    counter_columns,
-    hourly_from_counter,
-)
+from custom_components.ems.engine.books.counters import HourBucket
 from custom_components.ems.engine.books.periods import Period, local_hours
-from custom_components.ems.engine.site.integration import SITE_SERIES
+from custom_components.ems.engine.model import SITE_SERIES
 from custom_components.ems.engine.tariffs.model import (
     Co2Factor,
     Co2Intensity,
@@ -65,6 +60,28 @@ ZONES = [
 ]
 
 
+def _hours_of(
+    timestamps: Sequence[float],
+    totals: Sequence[float],
+    tz: ZoneInfo,
+    *,
+    estimated: Sequence[bool] | None = None,
+    power_timestamps: Sequence[float] | None = None,
+    power_w: Sequence[float] | None = None,
+) -> list[HourBucket]:
+    """The hours of one counter, as the counter stage makes them inside `aggregate`."""
+    series = CounterSeries(
+        device_id="site",
+        channel="counter",
+        timestamps=timestamps,
+        totals_kwh=totals,
+        estimated=estimated,
+        power_timestamps=power_timestamps,
+        power_w=power_w,
+    )
+    return list(aggregate([series], tz).buckets.get(("site", "counter"), ()))
+
+
 def _at(day: date, hour: int = 0, minute: int = 0) -> datetime:
     return datetime(day.year, day.month, day.day, hour, minute, tzinfo=BERLIN)
 
@@ -93,9 +110,7 @@ def _hours(
     pricing: Pricing | None = None,
     channel: str = "grid_import",
 ) -> list[Aggregate]:
-    return hourly_aggregates(
-        "site", channel, hourly_from_counter(timestamps, totals, BERLIN), pricing
-    )
+    return hourly_aggregates("site", channel, _hours_of(timestamps, totals, BERLIN), pricing)
 
 
 def _import(tariff: Tariff, emissions: Emissions | None = None) -> Pricing:
@@ -302,31 +317,25 @@ def test_flagged_samples_mark_their_interval_estimated() -> None:
     timestamps, totals = _counter(_at(day), [1.0] * 4, step_s=300)
     flags = [False] * len(timestamps)
     flags[13] = True  # the interval 01:00-01:05 was bridged upstream
-    buckets = hourly_from_counter(timestamps, totals, BERLIN, estimated=flags)
+    buckets = _hours_of(timestamps, totals, BERLIN, estimated=flags)
     assert [bucket.estimated for bucket in buckets] == [False, True, False, False]
 
 
-def test_samples_out_of_order_duplicates_and_datetimes() -> None:
+def test_samples_out_of_order_and_duplicates() -> None:
     day = date(2026, 6, 3)
-    samples = [
-        CounterSample(timestamp=_at(day, 1), total_kwh=11.0),
-        CounterSample(timestamp=_at(day, 0), total_kwh=10.0),
-        CounterSample(timestamp=_at(day, 0, 30).astimezone(UTC), total_kwh=10.4),
-        CounterSample(timestamp=_at(day, 0, 30), total_kwh=10.5),  # the same instant, later
-    ]
-    buckets = hourly_from_counter(*counter_columns(samples)[:2], BERLIN)
+    timestamps = [_at(day, t).timestamp() for t in (1, 0)] + [_at(day, 0, 30).timestamp()] * 2
+    totals = [11.0, 10.0, 10.4, 10.5]  # the last two: the same instant, the later one wins
+    buckets = _hours_of(timestamps, totals, BERLIN)
     assert [bucket.energy_kwh for bucket in buckets] == [1.0]
-    with pytest.raises(ValueError, match="naive"):
-        counter_columns([CounterSample(timestamp=datetime(2026, 1, 1), total_kwh=1.0)])  # noqa: DTZ001
     with pytest.raises(ValueError, match="finite"):
-        hourly_from_counter([0.0, 60.0], [1.0, math.nan], BERLIN)
+        _hours_of([0.0, 60.0], [1.0, math.nan], BERLIN)
 
 
 def test_a_counter_reset_adds_no_energy_and_no_negative_hour() -> None:
     start = _at(date(2026, 6, 3)).timestamp()
     timestamps = [start, start + 1800, start + 3600, start + 5400, start + 7200]
     totals = [100.0, 101.0, 2.0, 2.5, 3.0]  # reset between 00:30 and 01:00
-    buckets = hourly_from_counter(timestamps, totals, BERLIN)
+    buckets = _hours_of(timestamps, totals, BERLIN)
     assert [bucket.energy_kwh for bucket in buckets] == [1.0, 1.0]
 
 
@@ -334,7 +343,7 @@ def test_partial_hours_at_the_ends_count_what_is_covered() -> None:
     start = _at(date(2026, 6, 3), 10, 20).timestamp()
     timestamps = [start + 60 * i for i in range(71)]  # 10:20 .. 11:30
     totals = [float(i) / 60 for i in range(71)]  # 1 kW
-    first, second = hourly_from_counter(timestamps, totals, BERLIN)
+    first, second = _hours_of(timestamps, totals, BERLIN)
     assert first.energy_kwh == pytest.approx(40 / 60)
     assert second.energy_kwh == pytest.approx(30 / 60)
     assert not first.complete
@@ -357,7 +366,7 @@ def test_demand_is_the_largest_aligned_quarter_hour_average() -> None:
     totals = [0.0]
     for power in kw:
         totals.append(totals[-1] + power * 450 / 3600)
-    (bucket,) = hourly_from_counter(timestamps, totals, BERLIN)
+    (bucket,) = _hours_of(timestamps, totals, BERLIN)
     assert bucket.demand_kw == pytest.approx(5.5)
     assert bucket.peak_kw == pytest.approx(10.0)  # largest interval average (no power samples)
     assert bucket.energy_kwh == pytest.approx(1.0 + 2 * 9 * 450 / 3600)
@@ -369,9 +378,7 @@ def test_peak_from_power_samples() -> None:
     power_ts = [first + 10 * i for i in range(360)]
     power_w = [2000.0] * 360
     power_w[100] = 7300.0
-    (bucket,) = hourly_from_counter(
-        timestamps, totals, BERLIN, power_timestamps=power_ts, power_w=power_w
-    )
+    (bucket,) = _hours_of(timestamps, totals, BERLIN, power_timestamps=power_ts, power_w=power_w)
     assert bucket.peak_kw == 7.3
     assert bucket.demand_kw == pytest.approx(2.0)
 
@@ -789,7 +796,7 @@ def test_hours_add_up_never_go_negative_and_are_estimated_exactly_at_gaps(
     start: float, steps: list[tuple[float, float, bool]], zone: ZoneInfo
 ) -> None:
     timestamps, totals, flags = _series(start, steps)
-    buckets = hourly_from_counter(timestamps, totals, zone, estimated=flags)
+    buckets = _hours_of(timestamps, totals, zone, estimated=flags)
     assert math.fsum(bucket.energy_kwh for bucket in buckets) == pytest.approx(
         totals[-1] - totals[0], rel=1e-9, abs=1e-9
     )
@@ -815,7 +822,7 @@ def test_any_counter_gives_non_negative_hours_summing_to_its_increases(
     timestamps = [start]
     for span in spans[: len(values) - 1]:
         timestamps.append(timestamps[-1] + span)
-    buckets = hourly_from_counter(timestamps, values, BERLIN)
+    buckets = _hours_of(timestamps, values, BERLIN)
     increases = math.fsum(max(b - a, 0.0) for a, b in pairwise(values))
     assert all(bucket.energy_kwh >= 0.0 for bucket in buckets)
     assert math.fsum(bucket.energy_kwh for bucket in buckets) == pytest.approx(
@@ -824,5 +831,5 @@ def test_any_counter_gives_non_negative_hours_summing_to_its_increases(
 
 
 def test_fewer_than_two_samples_give_no_hours() -> None:
-    assert hourly_from_counter([], [], BERLIN) == []
-    assert hourly_from_counter([1e9], [5.0], BERLIN) == []
+    assert _hours_of([], [], BERLIN) == []
+    assert _hours_of([1e9], [5.0], BERLIN) == []

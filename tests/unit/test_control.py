@@ -711,14 +711,12 @@ def test_124_discharge_hold_and_auto() -> None:
     }
 
 
-def test_124_rounding_caps_and_reserve() -> None:
-    """Rates round to 0.01 %, cap at 100 %, a rate that rounds to 0 holds; reserve opt-in."""
+def test_124_rounding_and_caps() -> None:
+    """Rates round to 0.01 %, cap at 100 %, a rate that rounds to 0 holds."""
     kwargs: dict[str, Any] = {"max_charge_w": 5000.0, "max_discharge_w": 5000.0, "revert_s": 60}
     assert sunspec_124_writes(_sp(-1234.0), **kwargs)["ChargeRate"] == 24.68
     assert sunspec_124_writes(_sp(9000.0), **kwargs)["DischargeRate"] == 100.0
     assert sunspec_124_writes(_sp(-0.2), **kwargs)["StorageControlMode"] == 3
-    writes = sunspec_124_writes(_sp(None), reserve_soc=15.0, **kwargs)
-    assert next(iter(writes.items())) == (RESERVE_SOC, 15.0)
 
 
 def test_124_rejects_what_it_cannot_express() -> None:
@@ -732,10 +730,6 @@ def test_124_rejects_what_it_cannot_express() -> None:
         sunspec_124_writes(_sp(0.0), max_charge_w=1.0, max_discharge_w=1.0, revert_s=fractional)
     with pytest.raises(ValueError, match="finite"):
         sunspec_124_writes(_sp(math.inf), max_charge_w=1.0, max_discharge_w=1.0, revert_s=0)
-    with pytest.raises(ValueError, match="reserve_soc"):
-        sunspec_124_writes(
-            _sp(0.0), max_charge_w=1.0, max_discharge_w=1.0, revert_s=0, reserve_soc=120.0
-        )
     assert (
         sunspec_124_writes(_sp(0.0), max_charge_w=0.0, max_discharge_w=0.0, revert_s=0)[
             STORAGE_CONTROL_MODE
@@ -889,7 +883,6 @@ class _Loop:
     command: BatteryCommand
     limits: BatteryLimits = field(default_factory=BatteryLimits)
     config: SiteConfig = field(default_factory=SiteConfig)
-    device_reserve: bool = False
     model: SiteModel = field(init=False)
     last_write_at: float | None = None
     setpoints: list[Setpoint] = field(default_factory=list)
@@ -927,7 +920,6 @@ class _Loop:
             max_charge_w=read["MaxChargePower"],
             max_discharge_w=read["MaxDischargePower"],
             revert_s=REVERT_S,
-            reserve_soc=self.limits.reserve_soc if self.device_reserve else None,
         )
         writes = cycle_writes(
             desired, read, last_write_at=self.last_write_at, now=now, revert_s=REVERT_S
@@ -1019,19 +1011,17 @@ def test_closed_loop_expiry_returns_to_auto_and_clears_the_controls() -> None:
     assert loop.written[-1] == {}
 
 
-@pytest.mark.parametrize("device_reserve", [False, True])
-def test_closed_loop_force_discharge_respects_the_reserve(device_reserve: bool) -> None:
-    """Force discharge at 5 kW stops at the reserve: by our check (one cycle's energy past
-    it at most), or exactly when MinRsvPct is written as the device-side guard too."""
+def test_closed_loop_force_discharge_respects_the_reserve() -> None:
+    """Force discharge at 5 kW stops at the reserve, by our check: one cycle's energy past
+    it at most."""
     loop = _Loop(
         BatteryCommand(mode=M.FORCE_DISCHARGE, power_w=5000.0),
         limits=BatteryLimits(reserve_soc=45.0),
         config=SiteConfig(initial_soc=50.0),
-        device_reserve=device_reserve,
     )
     trace = loop.run(60)  # 5 % at 5 kW takes 360 s
     socs = [soc for _, soc, _ in trace]
-    assert min(socs) >= (45.0 - 1e-9 if device_reserve else 45.0 - 0.14)
+    assert min(socs) >= 45.0 - 0.14
     assert loop.setpoints[-1].mode is M.HOLD
     assert loop.setpoints[-1].clamped == ("reserve_soc",)
     assert trace[-1][0] == 0.0

@@ -15,7 +15,7 @@ from typing import Any, Final
 
 from .books.ledger import EnergyLedger, LedgerHour, Totals
 from .books.periods import Period, local_midnight
-from .control.battery import BatteryControl, BatteryWrites
+from .control.battery import BatteryControl, BatteryReport, BatteryWrites
 from .identities import DeviceIdentities, IdentityReport, reported_serial
 from .modbus.plan import RegisterImage
 from .modbus.poll import PollResult
@@ -50,6 +50,8 @@ class SiteSnapshot:
     month: Totals | None = None
     # The price and CO2 intensity the books apply to energy now.
     rates: CurrentRates | None = None
+    # What ems does with each battery it may steer, after this cycle's writes.
+    batteries: dict[str, BatteryReport] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -127,6 +129,7 @@ class SiteCycle:
                 self._month_start(local), tariff=tariff, period=Period.MONTH
             ),
             rates=current_rates(tariff, pricing.emissions, now, self.ledger.tz),
+            batteries=self.control.reports(),
         )
         return CycleOutcome(
             snapshot=snapshot,

@@ -6,13 +6,21 @@ tested without Home Assistant and without a network.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import Final
 
-if TYPE_CHECKING:
-    pass
+# The site's energy series, each a lifetime counter in kWh: what the books, statistics and
+# Energy dashboard take. Consumption is the balance of the others, never metered.
+SITE_SERIES: Final = (
+    "grid_import",
+    "grid_export",
+    "production",
+    "consumption",
+    "battery_charge",
+    "battery_discharge",
+)
 
 
 class DeviceType(StrEnum):
@@ -192,7 +200,6 @@ class Device:
     on_threshold_w: float = 10.0
     # Installed the other way round: its power reads with the opposite sign.
     invert_power: bool = False
-    metadata: dict[str, str] = field(default_factory=dict)
 
 
 class Quality(StrEnum):

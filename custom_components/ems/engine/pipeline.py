@@ -1,7 +1,8 @@
-"""The cycle after the reads: decode → assess → normalize → counter guard → hold → site.
+"""The devices' side of a cycle: decode → assess → normalize → counter guard → hold, then the
+site's sums, flows and energies.
 
-Pure (no Home Assistant): the coordinator hands in the register image of one cycle and gets
-back what entities show. Everything that must survive a restart is in `state_dict()`.
+The cycle hands in the register image and gets back every device's state and the site's.
+Everything that must survive a restart is in `state_dict()`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import math
 from typing import Any, Final, overload
 
 from .cleaning import CounterGuard, CounterState, assess, check_rating
-from .modbus.codec import decode_channel, was_read
+from .modbus.codec import decode_channel, scale_exponent, was_read
 from .modbus.plan import RegisterImage
 from .model import (
     ChannelKind,
@@ -349,12 +350,9 @@ def _modulus(spec: ChannelSpec, unit_id: int, image: RegisterImage) -> float | N
     bits = _INTEGER_BITS.get(register.data_type)
     if bits is None:
         return None
-    exponent = 0
-    if register.scale_register is not None:
-        raw = image.get((unit_id, register.function), {}).get(register.scale_register)
-        if raw is None:
-            return None
-        exponent = raw - 0x10000 if raw & 0x8000 else raw
+    exponent = scale_exponent(register, image.get((unit_id, register.function), {}))
+    if exponent is None:
+        return None
     modulus = float(2**bits) * register.scale * 10.0**exponent
     converted = conversion_for(spec.unit).apply(modulus)
     return converted if math.isfinite(converted) and converted > 0 else None

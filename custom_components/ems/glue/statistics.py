@@ -26,7 +26,7 @@ How a publish stays exact across restarts and corrections:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -57,10 +57,10 @@ from homeassistant.util.hass_dict import HassKey
 from homeassistant.util.unit_conversion import EnergyConverter, MassConverter
 
 from .. import compat
-from ..aggregation import Aggregate, Period
 from ..const import CONF_STATISTICS_HUB, DOMAIN
 from ..engine.books.ledger import LedgerHour
-from ..engine.numbers import FLOAT_TOLERANCE
+from ..engine.model import SITE_SERIES
+from ..engine.numbers import FLOAT_TOLERANCE, HOUR_S
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -432,57 +432,36 @@ def _row(row: Mapping[str, object]) -> _Stored:
     )
 
 
-# ---------------------------------------------------------------------------------------------
-# From aggregation.py's records
-# ---------------------------------------------------------------------------------------------
-
-
-def hour_values(
-    aggregates: Iterable[Aggregate], amount: Callable[[Aggregate], float | None]
-) -> list[HourValue]:
-    """Hourly aggregates as HourValues, e.g. `hour_values(imports, lambda a: a.energy_kwh)` or,
-    for compensation, the negated export cost.
+def ledger_series(hours: Sequence[LedgerHour]) -> dict[str, list[HourValue]]:
+    """The ledger's hours as the hourly amounts of the `ems:` series.
 
     Local hours start on UTC hours except in zones with a half- or quarter-hour offset; there
     an hour counts in the UTC hour it starts in. An amount that is None (an hour without a
     price) is left out, so it is inserted, and the sums after it rewritten, once it is known.
     """
-    totals: dict[datetime, float] = {}
-    for aggregate in aggregates:
-        if aggregate.period is not Period.HOUR:
-            raise ValueError(f"statistics take hourly aggregates, not {aggregate.period}")
-        if (value := amount(aggregate)) is None:
-            continue
-        start = aggregate.start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-        totals[start] = totals.get(start, 0.0) + value
-    return [HourValue(start, value) for start, value in sorted(totals.items())]
+    series: dict[str, dict[float, float]] = {}
 
+    def add(name: str, start: float, value: float | None) -> None:
+        if value is not None:
+            totals = series.setdefault(name, {})
+            utc_hour = start - start % HOUR_S
+            totals[utc_hour] = totals.get(utc_hour, 0.0) + value
 
-ENERGY_SERIES_OF_LEDGER = (
-    "grid_import",
-    "grid_export",
-    "production",
-    "consumption",
-    "battery_charge",
-    "battery_discharge",
-)
+    for hour in hours:
+        for name in SITE_SERIES:
+            add(name, hour.start_ts, hour.energy_kwh.get(name))
+        add("import_cost", hour.start_ts, hour.cost)
+        add("export_compensation", hour.start_ts, hour.compensation)
+        add("co2", hour.start_ts, hour.co2_kg)
+        add("co2_avoided", hour.start_ts, hour.co2_avoided_kg)
+    return {
+        name: [HourValue(dt_util.utc_from_timestamp(t), v) for t, v in sorted(totals.items())]
+        for name, totals in series.items()
+    }
 
 
 async def async_publish_hours(
     hass: HomeAssistant, entry: ConfigEntry, hours: Sequence[LedgerHour]
 ) -> None:
     """Publish the ledger's new or changed hours of one hub as its `ems:` series."""
-    series: dict[str, list[HourValue]] = {}
-
-    def add(name: str, start: float, value: float | None) -> None:
-        if value is not None:
-            series.setdefault(name, []).append(HourValue(dt_util.utc_from_timestamp(start), value))
-
-    for hour in sorted(hours, key=lambda item: item.start_ts):
-        for name in ENERGY_SERIES_OF_LEDGER:
-            add(name, hour.start_ts, hour.energy_kwh.get(name))
-        add("import_cost", hour.start_ts, hour.cost)
-        add("export_compensation", hour.start_ts, hour.compensation)
-        add("co2", hour.start_ts, hour.co2_kg)
-        add("co2_avoided", hour.start_ts, hour.co2_avoided_kg)
-    await async_publish(hass, statistics_hub(entry), entry.title, series)
+    await async_publish(hass, statistics_hub(entry), entry.title, ledger_series(hours))

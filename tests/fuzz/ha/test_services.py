@@ -1,6 +1,7 @@
 """Fuzzing the battery actions on the whole simulated site, battery control allowed: every
-call either succeeds or raises a translated ServiceValidationError / HomeAssistantError, and a
-refused call changes nothing: no register is written and the battery keeps its command."""
+call either succeeds, is refused by the action's schema (vol.Invalid, naming the field), or
+raises a translated ServiceValidationError / HomeAssistantError; and a refused call changes
+nothing: no register is written and the battery keeps its command."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from homeassistant.helpers import device_registry as dr
 from hypothesis import HealthCheck, given, settings, strategies as st
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+import voluptuous as vol
 
 from custom_components.ems.compat import device_by_identifier
 from custom_components.ems.const import CONF_ALLOW_CONTROL, DOMAIN
@@ -175,7 +177,8 @@ async def test_any_call(
     simulator: SiteSimulator,
     request: tuple[str, Any, dict[str, Any]],
 ) -> None:
-    """Accepted with a finite response, or refused with a translated error and no write."""
+    """Accepted with a finite response, or refused (by the schema, or with a translated error)
+    and no write."""
     service, target, data = request
     coordinator: EmsCoordinator = site["coordinator"]
     # Every example starts from a battery nobody has commanded.
@@ -186,6 +189,10 @@ async def test_any_call(
         response = await hass.services.async_call(
             DOMAIN, service, {**data, "device_id": device_id}, blocking=True, return_response=True
         )
+    except vol.Invalid:
+        # Home Assistant shows the schema's message, which names the field.
+        _assert_unchanged(coordinator, simulator, before)
+        return
     except HomeAssistantError as caught:
         refused = caught
     else:
@@ -196,6 +203,12 @@ async def test_any_call(
     assert refused.translation_key in STRINGS["exceptions"], refused.translation_key
     message = STRINGS["exceptions"][refused.translation_key]["message"]
     assert set(refused.translation_placeholders or {}) >= _fields(message), message
+    _assert_unchanged(coordinator, simulator, before)
+
+
+def _assert_unchanged(
+    coordinator: EmsCoordinator, simulator: SiteSimulator, before: tuple[Any, Any, int]
+) -> None:
     battery_now = coordinator.control.states["unit3"]
     assert (battery_now.command, battery_now.limits) == before[:2]
     assert simulator.control_writes[before[2] :] == []

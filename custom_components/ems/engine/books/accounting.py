@@ -19,7 +19,7 @@ from .periods import Period, local_hours
 @dataclass(frozen=True, kw_only=True, slots=True)
 class CounterSeries:
     """One energy counter of one device (or of the site: device_id "site", channel one of
-    site.SITE_SERIES), with optional power samples (W) for the peak."""
+    model.SITE_SERIES), with optional power samples (W) for the peak."""
 
     device_id: str
     channel: str

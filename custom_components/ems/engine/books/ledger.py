@@ -1,9 +1,9 @@
 """The site's hourly books, kept as the cycles arrive: energy, cost and CO2 per local hour.
 
-Pure (no Home Assistant). The coordinator adds the site's energy counters each cycle; the
-ledger samples them once a minute, settles every hour that has ended with aggregation.py
-(outages spread and flagged, prices and intensities applied) and hands back the hours that
-are new or changed, for the statistics. Today's and this month's totals add the running hour.
+The cycle adds the site's energy counters; the ledger samples them once a minute, settles
+every hour that has ended (`accounting.priced_hours`: outages spread and flagged, prices and
+intensities applied) and hands back the hours that are new or changed, for the statistics.
+Today's and this month's totals add the running hour.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from datetime import datetime, tzinfo
 import math
 from typing import Any, Final
 
+from ..model import SITE_SERIES
 from ..numbers import FLOAT_TOLERANCE, REPRICE_WINDOW_S
 from ..tariffs.model import Emissions, Tariff
 from .accounting import CounterSeries, priced_hours
@@ -23,12 +24,10 @@ from .bills import standing_charges
 from .periods import Period
 
 SERIES_ROLES: Final[Mapping[str, SeriesRole]] = {
-    "grid_import": SeriesRole.IMPORT,
-    "grid_export": SeriesRole.EXPORT,
-    "production": SeriesRole.OTHER,
-    "consumption": SeriesRole.OTHER,
-    "battery_charge": SeriesRole.OTHER,
-    "battery_discharge": SeriesRole.OTHER,
+    series: {"grid_import": SeriesRole.IMPORT, "grid_export": SeriesRole.EXPORT}.get(
+        series, SeriesRole.OTHER
+    )
+    for series in SITE_SERIES
 }
 SAMPLE_EVERY_S: Final = 60.0
 # Settled hours are kept this long (for this month's totals); samples for two days, so an

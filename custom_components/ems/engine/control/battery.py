@@ -1,7 +1,9 @@
-"""Battery control on a hub: command state per battery, writes, read-back and release.
+"""Battery control on a hub: command state per battery, decisions, writes, read-back and
+release.
 
-The decisions are control.py's (pure). This module turns them into Modbus writes through the
-hub, confirms each write by reading it back, and keeps what entities and services show.
+The policy is pure (`policy`); `BatteryControl.decide` applies it to a cycle's readings and
+says what to write, `apply` writes it through the hub and confirms each write by reading it
+back. It also keeps what entities and services show.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import logging
 import math
 from typing import Any
 
-from ..modbus.codec import decode_words, encode_value
+from ..modbus.codec import decode_words, encode_value, scale_exponent
 from ..modbus.plan import ReadBlock, RegisterImage
 from ..modbus.transport import ModbusHub, ModbusTransportError
 from ..model import Access, ChannelSpec, Device, DeviceRole, DeviceState
@@ -43,7 +45,6 @@ CONTROL_CHANNELS = (STORAGE_CONTROL_MODE, CHARGE_RATE, DISCHARGE_RATE, REVERT_TI
 WRITE_ATTEMPTS = 2
 # After this many failed cycles in a row the user is asked to look (a repair issue).
 FAILURES_BEFORE_REPAIR = 3
-SUNSPEC_SCALE_LIMIT = 10
 
 
 class WriteFailedError(Exception):
@@ -101,6 +102,24 @@ class BatteryState:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class BatteryReport:
+    """One battery as the cycle leaves it, for the entities: what it was told, what it does
+    and how the writes went."""
+
+    command: BatteryCommand
+    limits: BatteryLimits
+    settings: ModeSettings
+    applied: Setpoint | None
+    last_result: str
+    writes: int
+
+    @property
+    def mode(self) -> BatteryMode:
+        """The mode in force: the one applied this cycle, else the one commanded."""
+        return self.applied.mode if self.applied else self.command.mode
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class BatteryWrites:
     """One battery's writes of one cycle, in the order they go out, for the command they serve."""
 
@@ -129,6 +148,20 @@ class BatteryControl:
         for device in self.devices.values():
             if controllable(device):
                 self.states.setdefault(device.id, BatteryState())
+
+    def reports(self) -> dict[str, BatteryReport]:
+        """Every battery's state now, as plain data."""
+        return {
+            device_id: BatteryReport(
+                command=battery.command,
+                limits=battery.limits,
+                settings=battery.settings,
+                applied=battery.applied,
+                last_result=battery.last_result,
+                writes=battery.writes,
+            )
+            for device_id, battery in self.states.items()
+        }
 
     def observe(
         self, device: Device, state: DeviceState, grid_power_w: float | None, now: float
@@ -259,7 +292,9 @@ class BatteryControl:
         """The raw register value for a setpoint, or why it cannot be written."""
         if spec.access is not Access.READ_WRITE:
             raise WriteFailedError(device, spec.key, "the profile marks it read-only")
-        exponent = _exponent(spec, device.unit_id, self.image)
+        exponent = scale_exponent(
+            spec.register, self.image.get((device.unit_id, spec.register.function), {})
+        )
         if exponent is None:
             raise WriteFailedError(device, spec.key, "its scale factor is unknown or out of range")
         raw = value / (spec.register.scale * 10.0**exponent)
@@ -333,16 +368,3 @@ class BatteryControl:
                 # The device's own revert timer still returns it to auto.
                 _LOGGER.warning("Could not return %s to auto: %s", device.name, err)
             battery.engaged = False
-
-
-def _exponent(spec: ChannelSpec, unit_id: int, image: RegisterImage) -> int | None:
-    """The SunSpec scale factor in force for a channel: 0 without one, None when unread."""
-    if spec.register.scale_register is None:
-        return 0
-    raw = image.get((unit_id, spec.register.function), {}).get(spec.register.scale_register)
-    if raw is None:
-        return None
-    exponent = raw - 0x10000 if raw & 0x8000 else raw
-    # SunSpec scale factors lie in -10..10; anything else (0x8000 "not implemented", a garbled
-    # word) cannot scale a setpoint, and 10**-32768 would divide by zero.
-    return exponent if abs(exponent) <= SUNSPEC_SCALE_LIMIT else None

@@ -1,69 +1,21 @@
-"""Battery control: one vendor-neutral command, resolved every cycle into a setpoint and mapped
-onto a device's control registers.
-
-Signs follow DESIGN.md section 3: battery power > 0 discharges and < 0 charges; grid power > 0
-imports.
-
-One cycle:
-
-1. `resolve(command, limits, observation)` gives a `Setpoint`:
-   a. a command or limits that fail validation give `auto` (`invalid_command`,
-      `invalid_limits`); an expired command gives `auto` (`expired`);
-   b. safety limits first: the envelope of allowed powers from the device's allowed charge and
-      discharge powers, the user's, the reserve SoC and the maximum SoC;
-   c. then the mode computes the power it wants;
-   d. a final clamp into the envelope. `Setpoint.clamped` names every limit that bit, and why
-      the applied mode differs from the commanded one.
-2. `sunspec_124_writes(setpoint, ...)` gives the physical values to hold in model 124, keyed by
-   the profile's channel keys, in the order they are to be written.
-3. `cycle_writes(desired, readback, ...)` picks what to write this cycle: what differs from this
-   cycle's read-back (`changed_writes`), or the whole set when the device's revert timer needs
-   re-arming (`reassert_due`).
-
-Choices:
-
-- **Target reached -> hold, not auto.** `force_charge` holds once SoC >= its target (or the
-  maximum SoC); `force_discharge` holds once SoC <= max(min_soc, reserve). The command stays in
-  force until it expires or is replaced, and only then returns to auto. Auto would let the
-  device's own logic spend the energy just charged (or fill the room just made) before the
-  user's command is over, and at the boundary it would flip between auto and forced every
-  cycle, with a burst of writes each time. Hold is stable and costs nothing.
-- **SoC unknown.** A bound that needs the SoC is enforced by refusing the direction it guards:
-  no discharge while the reserve is above 0 %, no charge while the maximum SoC is below 100 %
-  (`no_soc`). A bound of 0 % or 100 % holds for any SoC, so it does not need one; the BMS
-  guards the physical ends. A force mode whose own stop level needs the SoC (a target below
-  100 %, a floor above 0 %) holds.
-- **Missing grid or battery power.** Self-consumption and peak shaving steer on the grid meter
-  and the battery's own power; without either they hold (`no_grid_power`, `no_battery_power`)
-  rather than guess. Hold never breaks a limit and resumes on the next good reading.
-- **Peak shaving.** With `net = grid + battery` (the import without the battery): if
-  `net > peak_power_w`, discharge `net - peak_power_w`. Otherwise charge
-  `max(0, -net) + min(recharge_power_w, peak_power_w - max(net, 0))`: all PV surplus (free)
-  plus at most `recharge_power_w` from the grid, and never so much that the import exceeds the
-  peak. Without `recharge_power_w` the battery charges from surplus only and otherwise holds,
-  keeping its energy for the next peak.
-- **A force mode without `power_w`** runs at the lowest of the device's and the user's maximum
-  powers; with neither known it holds (`no_power_limit`).
-- **Auto hands the battery to the device.** Our limits are not enforced there, except the
-  reserve when the glue passes `reserve_soc=` to `sunspec_124_writes` (MinRsvPct, which the
-  device obeys in every mode). It is opt-in, because it overwrites the device's own setting.
-- **The bounds are checked once a cycle,** so the SoC can pass a bound by one cycle's energy
-  (5 kW for 10 s is 14 Wh, 0.14 % of 10 kWh); the device's MinRsvPct closes that gap for the
-  reserve.
-- **Invalid inputs at run time.** `resolve` never raises: it is called every cycle. The services
-  reject bad commands with `validate_command` first. A reserve above the maximum SoC is
-  reported by `validate_limits` but is safe at run time: both bounds apply, which holds in
-  between.
+"""What a battery is told: the mode and its parameters (`BatteryCommand`), the user's limits
+(`BatteryLimits`), what a cycle observes (`BatteryObservation`) and what it resolves to
+(`Setpoint`); and the checks that a command or limits make sense.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Final
 
 from ..numbers import finite
 
 # Validation problem codes are "<field>_<problem>" with these problems, plus the two below.
+# The largest power (W) a command, limit or setting may name: far above any home battery or
+# inverter, and low enough that kW typed as W is refused rather than taken.
+MAX_POWER_W: Final = 100_000.0
+
 PROBLEM_INVALID = "invalid"  # not a number, or not finite
 PROBLEM_NEGATIVE = "negative"
 PROBLEM_OUT_OF_RANGE = "out_of_range"  # a SoC outside 0..100 %

@@ -1,8 +1,4 @@
-"""Battery control: one vendor-neutral command, resolved every cycle into a setpoint and mapped
-onto a device's control registers.
-
-Signs follow DESIGN.md section 3: battery power > 0 discharges and < 0 charges; grid power > 0
-imports.
+"""The policy: a battery's command, resolved every cycle into a setpoint within its limits.
 
 One cycle:
 
@@ -14,11 +10,8 @@ One cycle:
    c. then the mode computes the power it wants;
    d. a final clamp into the envelope. `Setpoint.clamped` names every limit that bit, and why
       the applied mode differs from the commanded one.
-2. `sunspec_124_writes(setpoint, ...)` gives the physical values to hold in model 124, keyed by
-   the profile's channel keys, in the order they are to be written.
-3. `cycle_writes(desired, readback, ...)` picks what to write this cycle: what differs from this
-   cycle's read-back (`changed_writes`), or the whole set when the device's revert timer needs
-   re-arming (`reassert_due`).
+2. The device's recipe (`sunspec124`) turns the setpoint into the values its control
+   registers must hold, and picks what to write this cycle.
 
 Choices:
 
@@ -44,12 +37,9 @@ Choices:
   keeping its energy for the next peak.
 - **A force mode without `power_w`** runs at the lowest of the device's and the user's maximum
   powers; with neither known it holds (`no_power_limit`).
-- **Auto hands the battery to the device.** Our limits are not enforced there, except the
-  reserve when the glue passes `reserve_soc=` to `sunspec_124_writes` (MinRsvPct, which the
-  device obeys in every mode). It is opt-in, because it overwrites the device's own setting.
+- **Auto hands the battery to the device.** Our limits are not enforced there.
 - **The bounds are checked once a cycle,** so the SoC can pass a bound by one cycle's energy
-  (5 kW for 10 s is 14 Wh, 0.14 % of 10 kWh); the device's MinRsvPct closes that gap for the
-  reserve.
+  (5 kW for 10 s is 14 Wh, 0.14 % of 10 kWh).
 - **Invalid inputs at run time.** `resolve` never raises: it is called every cycle. The services
   reject bad commands with `validate_command` first. A reserve above the maximum SoC is
   reported by `validate_limits` but is safe at run time: both bounds apply, which holds in

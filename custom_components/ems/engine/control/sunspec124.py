@@ -1,59 +1,6 @@
-"""Battery control: one vendor-neutral command, resolved every cycle into a setpoint and mapped
-onto a device's control registers.
-
-Signs follow DESIGN.md section 3: battery power > 0 discharges and < 0 charges; grid power > 0
-imports.
-
-One cycle:
-
-1. `resolve(command, limits, observation)` gives a `Setpoint`:
-   a. a command or limits that fail validation give `auto` (`invalid_command`,
-      `invalid_limits`); an expired command gives `auto` (`expired`);
-   b. safety limits first: the envelope of allowed powers from the device's allowed charge and
-      discharge powers, the user's, the reserve SoC and the maximum SoC;
-   c. then the mode computes the power it wants;
-   d. a final clamp into the envelope. `Setpoint.clamped` names every limit that bit, and why
-      the applied mode differs from the commanded one.
-2. `sunspec_124_writes(setpoint, ...)` gives the physical values to hold in model 124, keyed by
-   the profile's channel keys, in the order they are to be written.
-3. `cycle_writes(desired, readback, ...)` picks what to write this cycle: what differs from this
-   cycle's read-back (`changed_writes`), or the whole set when the device's revert timer needs
-   re-arming (`reassert_due`).
-
-Choices:
-
-- **Target reached -> hold, not auto.** `force_charge` holds once SoC >= its target (or the
-  maximum SoC); `force_discharge` holds once SoC <= max(min_soc, reserve). The command stays in
-  force until it expires or is replaced, and only then returns to auto. Auto would let the
-  device's own logic spend the energy just charged (or fill the room just made) before the
-  user's command is over, and at the boundary it would flip between auto and forced every
-  cycle, with a burst of writes each time. Hold is stable and costs nothing.
-- **SoC unknown.** A bound that needs the SoC is enforced by refusing the direction it guards:
-  no discharge while the reserve is above 0 %, no charge while the maximum SoC is below 100 %
-  (`no_soc`). A bound of 0 % or 100 % holds for any SoC, so it does not need one; the BMS
-  guards the physical ends. A force mode whose own stop level needs the SoC (a target below
-  100 %, a floor above 0 %) holds.
-- **Missing grid or battery power.** Self-consumption and peak shaving steer on the grid meter
-  and the battery's own power; without either they hold (`no_grid_power`, `no_battery_power`)
-  rather than guess. Hold never breaks a limit and resumes on the next good reading.
-- **Peak shaving.** With `net = grid + battery` (the import without the battery): if
-  `net > peak_power_w`, discharge `net - peak_power_w`. Otherwise charge
-  `max(0, -net) + min(recharge_power_w, peak_power_w - max(net, 0))`: all PV surplus (free)
-  plus at most `recharge_power_w` from the grid, and never so much that the import exceeds the
-  peak. Without `recharge_power_w` the battery charges from surplus only and otherwise holds,
-  keeping its energy for the next peak.
-- **A force mode without `power_w`** runs at the lowest of the device's and the user's maximum
-  powers; with neither known it holds (`no_power_limit`).
-- **Auto hands the battery to the device.** Our limits are not enforced there, except the
-  reserve when the glue passes `reserve_soc=` to `sunspec_124_writes` (MinRsvPct, which the
-  device obeys in every mode). It is opt-in, because it overwrites the device's own setting.
-- **The bounds are checked once a cycle,** so the SoC can pass a bound by one cycle's energy
-  (5 kW for 10 s is 14 Wh, 0.14 % of 10 kWh); the device's MinRsvPct closes that gap for the
-  reserve.
-- **Invalid inputs at run time.** `resolve` never raises: it is called every cycle. The services
-  reject bad commands with `validate_command` first. A reserve above the maximum SoC is
-  reported by `validate_limits` but is safe at run time: both bounds apply, which holds in
-  between.
+"""The SunSpec 124 recipe: a setpoint as model 124's StorCtl_Mod, InWRte, OutWRte and
+InOutWRte_RvrtTms, and which of those values a cycle writes (what changed, or everything again
+when the device's revert timer needs re-arming).
 """
 
 from __future__ import annotations
@@ -106,7 +53,6 @@ def sunspec_124_writes(
     max_charge_w: float,
     max_discharge_w: float,
     revert_s: int,
-    reserve_soc: float | None = None,
 ) -> dict[str, float]:
     """The model 124 values that make the device follow `setpoint`, in write order.
 
@@ -124,29 +70,19 @@ def sunspec_124_writes(
     timer is set before the control write that starts it, and the rates are in place before
     the bits act on them; every step in between charges, discharges at the old rate or holds,
     and never runs in a direction the old and new setpoints do not share.
-
-    `reserve_soc`, when given, is written first as MinRsvPct, a device-side guard of the
-    reserve in every mode (auto included).
     """
     if isinstance(revert_s, bool) or not isinstance(revert_s, int):
         raise TypeError("revert_s is a whole number of seconds")
     if not 0 <= revert_s <= MAX_REVERT_S:
         raise ValueError(f"revert_s must be within 0..{MAX_REVERT_S} s")
-    writes: dict[str, float] = {}
-    if reserve_soc is not None:
-        reserve = finite(reserve_soc)
-        if reserve is None or not 0.0 <= reserve <= 100.0:
-            raise ValueError("reserve_soc must be within 0..100 %")
-        writes[RESERVE_SOC] = round(reserve, 2)
     power = setpoint.power_w
     if power is None:
-        writes |= {
+        return {
             REVERT_TIMEOUT: 0,
             CHARGE_RATE: 0.0,
             DISCHARGE_RATE: 0.0,
             STORAGE_CONTROL_MODE: STORCTL_AUTO,
         }
-        return writes
     if not math.isfinite(power):
         raise ValueError(f"setpoint power {power} is not finite")
     charge = _rate_pct(-power, max_charge_w, "max_charge_w") if power < 0 else 0.0
@@ -157,13 +93,12 @@ def sunspec_124_writes(
         mode = STORCTL_DISCHARGE
     else:
         mode = STORCTL_HOLD
-    writes |= {
+    return {
         REVERT_TIMEOUT: revert_s,
         CHARGE_RATE: charge,
         DISCHARGE_RATE: discharge,
         STORAGE_CONTROL_MODE: mode,
     }
-    return writes
 
 
 # --- what to write ---------------------------------------------------------------------------

@@ -1,12 +1,10 @@
-"""The Modbus stage: a read plan, the decoding of register words, and a serialized transport.
-
-Channels are read in as few requests as the gateway allows: neighbours are merged into blocks
-of at most `max_read` registers across gaps of at most `max_gap`. What a block returns is kept
-in a register image per unit and function, and every channel is decoded from that image.
+"""Register words into values and back: data types, word and byte order, fixed scales and
+SunSpec scale-factor registers, and the "not implemented" sentinels.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 import math
 import struct
 from typing import Any
@@ -78,6 +76,19 @@ def was_read(spec: ChannelSpec, unit_id: int, image: RegisterImage) -> bool:
     return register.scale_register is None or register.scale_register in table
 
 
+def scale_exponent(register: Register, table: Mapping[int, int]) -> int | None:
+    """The power of ten a scale-factor register (SunSpec's `sunssf`) puts on the value: 0
+    without one; None while it is unread, or outside -10..10 (0x8000 is "not implemented", and
+    10**-32768 would divide by zero)."""
+    if register.scale_register is None:
+        return 0
+    raw = table.get(register.scale_register)
+    if raw is None:
+        return None
+    exponent = raw - 0x10000 if raw & 0x8000 else raw
+    return exponent if abs(exponent) <= _SCALE_FACTOR_LIMIT else None
+
+
 def decode_channel(spec: ChannelSpec, unit_id: int, image: RegisterImage) -> float | str | None:
     """Decode one channel from the register image; `None` when it was not read or is unset."""
     register = spec.register
@@ -88,14 +99,9 @@ def decode_channel(spec: ChannelSpec, unit_id: int, image: RegisterImage) -> flo
     value = decode_words(register, [word for word in words if word is not None])
     if value is None or isinstance(value, str):
         return value
-    exponent = 0
-    if register.scale_register is not None:
-        raw_exponent = table.get(register.scale_register)
-        if raw_exponent is None:
-            return None
-        exponent = struct.unpack(">h", raw_exponent.to_bytes(2, "big"))[0]
-        if abs(exponent) > _SCALE_FACTOR_LIMIT:  # 0x8000 ("not implemented") included
-            return None
+    exponent = scale_exponent(register, table)
+    if exponent is None:
+        return None
     if register.scale == 1.0 and exponent == 0:
         return value
     scaled = value * register.scale * 10.0**exponent

@@ -1,8 +1,5 @@
-"""The Modbus stage: a read plan, the decoding of register words, and a serialized transport.
-
-Channels are read in as few requests as the gateway allows: neighbours are merged into blocks
-of at most `max_read` registers across gaps of at most `max_gap`. What a block returns is kept
-in a register image per unit and function, and every channel is decoded from that image.
+"""What answers at a unit id: the SunSpec model chain (after the `SunS` marker at 40000, 0
+or 50000), or a profile whose detection registers match.
 """
 
 from __future__ import annotations

@@ -1,9 +1,4 @@
-"""The Modbus stage: a read plan, the decoding of register words, and a serialized transport.
-
-Channels are read in as few requests as the gateway allows: neighbours are merged into blocks
-of at most `max_read` registers across gaps of at most `max_gap`. What a block returns is kept
-in a register image per unit and function, and every channel is decoded from that image.
-"""
+"""The read plan: a hub's channels merged into as few blocks as the gateway allows."""
 
 from __future__ import annotations
 

@@ -1,8 +1,6 @@
-"""The Modbus stage: a read plan, the decoding of register words, and a serialized transport.
-
-Channels are read in as few requests as the gateway allows: neighbours are merged into blocks
-of at most `max_read` registers across gaps of at most `max_gap`. What a block returns is kept
-in a register image per unit and function, and every channel is decoded from that image.
+"""One pass over a read plan: a block that fails is bisected until the registers that fail
+alone are found; those are quarantined and tried again later, so a bad register never takes
+its neighbours down. What the hub learns (the gateway's request limit) is kept in `PlanHealth`.
 """
 
 from __future__ import annotations
@@ -13,7 +11,6 @@ from dataclasses import dataclass, field
 from .plan import ReadBlock, RegisterImage
 from .transport import ModbusErrorKind, ModbusHub, ModbusTransportError, QuarantineKey
 
-ILLEGAL_DATA_ADDRESS = 2
 ILLEGAL_DATA_VALUE = 3
 QUARANTINE_RETRY_S = 300.0
 

@@ -1,8 +1,5 @@
-"""The Modbus stage: a read plan, the decoding of register words, and a serialized transport.
-
-Channels are read in as few requests as the gateway allows: neighbours are merged into blocks
-of at most `max_read` registers across gaps of at most `max_gap`. What a block returns is kept
-in a register image per unit and function, and every channel is decoded from that image.
+"""The transport: one pymodbus client per hub, all traffic serialized, time-outs and
+reconnects with exponential back-off up to 300 s, and errors sorted by kind.
 """
 
 from __future__ import annotations

@@ -1,14 +1,5 @@
-"""The site model: OpenEMS's `_sum` over the devices, the energy flows between PV, battery, grid
-and house, their integration into kWh, and the load parameters of metered consumers.
-
-Pure: plain data in, plain data out; nothing here imports Home Assistant or reads a clock. All
-powers are in W and all energies in kWh (DESIGN.md §3), timestamps are epoch seconds.
-
-Signs follow OpenEMS (DESIGN.md §3):
-- grid > 0 imports (buys);
-- battery > 0 discharges;
-- production >= 0;
-- consumption = grid + production + battery.
+"""The energy flows between PV, battery, grid and house, split from the site's powers, and the
+self-sufficiency and self-consumption they give.
 """
 
 from __future__ import annotations

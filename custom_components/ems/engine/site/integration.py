@@ -1,14 +1,5 @@
-"""The site model: OpenEMS's `_sum` over the devices, the energy flows between PV, battery, grid
-and house, their integration into kWh, and the load parameters of metered consumers.
-
-Pure: plain data in, plain data out; nothing here imports Home Assistant or reads a clock. All
-powers are in W and all energies in kWh (DESIGN.md §3), timestamps are epoch seconds.
-
-Signs follow OpenEMS (DESIGN.md §3):
-- grid > 0 imports (buys);
-- battery > 0 discharges;
-- production >= 0;
-- consumption = grid + production + battery.
+"""Power into energy: trapezoidal integration of the site's series and flows, and of the
+devices that have no counter of their own, with gaps flagged as estimated.
 """
 
 from __future__ import annotations
@@ -17,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Final
 
-from ..model import DeviceType
+from ..model import SITE_SERIES, DeviceType
 from ..numbers import J_PER_KWH, finite
 from .flows import FLOW_NAMES, EnergyFlows
 from .powers import SiteInput, SitePower, _positive
@@ -150,14 +141,6 @@ class EnergyIntegrator:
 # 4. Site energy counters
 # ---------------------------------------------------------------------------------------------
 
-SITE_SERIES: Final = (
-    "grid_import",
-    "grid_export",
-    "production",
-    "consumption",
-    "battery_charge",
-    "battery_discharge",
-)
 ENERGY_SERIES: Final = SITE_SERIES + FLOW_NAMES
 
 
@@ -224,17 +207,9 @@ class SiteAccumulator:
         for name, rate in site_rates(power, flows).items():
             if self._integrators[name].update(rate, timestamp).estimated:
                 estimated.add(name)
-        return self._energies(frozenset(estimated))
-
-    @property
-    def energies(self) -> SiteEnergies:
-        """The counters now, without a new sample (after a restore, say)."""
-        return self._energies(frozenset())
-
-    def _energies(self, estimated: frozenset[str]) -> SiteEnergies:
         return SiteEnergies(
             **{f"{name}_kwh": self._integrators[name].total_kwh for name in ENERGY_SERIES},
-            estimated=estimated,
+            estimated=frozenset(estimated),
         )
 
     def as_dict(self) -> dict[str, object]:

@@ -1,14 +1,5 @@
-"""The site model: OpenEMS's `_sum` over the devices, the energy flows between PV, battery, grid
-and house, their integration into kWh, and the load parameters of metered consumers.
-
-Pure: plain data in, plain data out; nothing here imports Home Assistant or reads a clock. All
-powers are in W and all energies in kWh (DESIGN.md §3), timestamps are epoch seconds.
-
-Signs follow OpenEMS (DESIGN.md §3):
-- grid > 0 imports (buys);
-- battery > 0 discharges;
-- production >= 0;
-- consumption = grid + production + battery.
+"""Load parameters of a metered consumer (a heat pump, a wallbox): runtime, on/off status,
+15-minute demand and the month's peak demand.
 """
 
 from __future__ import annotations

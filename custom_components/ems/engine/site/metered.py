@@ -1,7 +1,5 @@
-"""The cycle after the reads: decode → assess → normalize → counter guard → hold → site.
-
-Pure (no Home Assistant): the coordinator hands in the register image of one cycle and gets
-back what entities show. Everything that must survive a restart is in `state_dict()`.
+"""The site's energy series, advanced by the devices' own counters where they have them, and
+by the integrated power where they do not.
 """
 
 from __future__ import annotations
@@ -10,11 +8,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from ..model import (
-    Device,
-    DeviceRole,
-    DeviceType,
-)
+from ..model import SITE_SERIES, Device, DeviceRole, DeviceType
 
 # Which counter of a device measures which site series, by role and type. A meter's own
 # counter is exact; integrating sampled power misses what happens between two cycles.
@@ -33,9 +27,8 @@ _SITE_COUNTERS: Final[Mapping[tuple[DeviceRole, DeviceType], Mapping[str, str]]]
 }  # fmt: skip
 # A device installed the other way round counts import as export and back.
 _INVERTED: Final = {"EnergyImport": "EnergyExport", "EnergyExport": "EnergyImport"}
-_METERED_SERIES: Final = (
-    "grid_import", "grid_export", "production", "battery_charge", "battery_discharge"
-)  # fmt: skip
+# Every series but consumption, the balance, can come from a device's own counter.
+_METERED_SERIES: Final = tuple(series for series in SITE_SERIES if series != "consumption")
 
 
 @dataclass(kw_only=True)

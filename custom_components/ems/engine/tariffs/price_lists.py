@@ -1,27 +1,5 @@
-"""Tariff and CO2 options: the options flow's fields into aggregation's tariff and emission
-models, and the flow's field errors.
-
-Pure: nothing here imports Home Assistant. The option keys are repeated in `const.py` as
-`CONF_*` (the HA side imports them from there; a unit test keeps both equal). What needs Home
-Assistant stays with the caller: the currency (`hass.config.currency`), whether an entity
-exists and is numeric, and the price or intensity series sampled from an entity.
-
-A time-of-use schedule is text, one period per line::
-
-    <days> <HH:MM>-<HH:MM> <price> [months <M>[-<M>]]
-
-`days` is `all`, `weekday` (Monday to Friday) or `weekend`; times are local, on quarter hours,
-an end at or before the start crosses midnight, `00:00-00:00` (or `00:00-24:00`) is the whole
-day; the price is per kWh in HA's currency (a decimal comma is accepted); months wrap over New
-Year (`months 10-3` is October to March). Blank lines and `#` comments are ignored. Times no
-period covers take the default price (`import_price`); without one, the schedule must cover
-every quarter hour of every day of the year.
-
-Prices and intensities read from an entity (Nord Pool, Tibber, CO2 Signal, ...) are series of
-(hour start -> value) the caller collected. Each value holds until the next sample, and at
-most `ENTITY_HOLD_S` (6 h): a missed sample or a short outage of the entity reuses the last
-known value, but a longer gap, and the time before the first sample, has no price, so its cost
-is unknown (None), never a guess carried over days. There is no other fallback.
+"""Price lists that price entities publish in their attributes (Nord Pool, Tibber, ENTSO-e
+and the like): the common shapes read into (start epoch -> price).
 """
 
 from __future__ import annotations
