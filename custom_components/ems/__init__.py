@@ -6,7 +6,6 @@ from datetime import timedelta
 import logging
 import time
 from types import MappingProxyType
-from typing import Any
 
 from homeassistant.config_entries import ConfigSubentry
 from homeassistant.const import (
@@ -18,7 +17,6 @@ from homeassistant.const import (
 )
 from homeassistant.core import Event, HomeAssistant
 from homeassistant.helpers import config_validation as cv, device_registry as dr
-from homeassistant.helpers.storage import Store
 from homeassistant.helpers.typing import ConfigType
 
 from .const import (
@@ -32,7 +30,7 @@ from .const import (
     DOMAIN,
     SUBENTRY_DEVICE,
 )
-from .coordinator import STORAGE_VERSION, EmsConfigEntry, EmsCoordinator, EmsRuntimeData
+from .coordinator import EmsConfigEntry, EmsCoordinator, EmsRuntimeData
 from .engine.modbus.plan import DEFAULT_MAX_GAP, DEFAULT_MAX_READ
 from .engine.modbus.transport import ModbusHub
 from .engine.model import Device, DeviceRole
@@ -50,6 +48,7 @@ from .glue.issues import (
     raise_profile_missing_issue,
     report_profile_errors,
 )
+from .glue.store import EmsStore
 from .glue.websocket_api import async_setup_websocket
 from .services import async_setup_services
 
@@ -174,7 +173,7 @@ async def async_unload_entry(hass: HomeAssistant, entry: EmsConfigEntry) -> bool
 
 async def async_remove_entry(hass: HomeAssistant, entry: EmsConfigEntry) -> None:
     """Forget the hub's counter baselines with the hub."""
-    await Store[dict[str, Any]](hass, STORAGE_VERSION, f"{DOMAIN}.{entry.entry_id}").async_remove()
+    await EmsStore(hass, entry.entry_id).async_remove()
 
 
 async def async_migrate_entry(hass: HomeAssistant, entry: EmsConfigEntry) -> bool:

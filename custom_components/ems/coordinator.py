@@ -8,11 +8,9 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 import logging
 import time
-from typing import Any
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers.storage import Store
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
 
@@ -36,11 +34,11 @@ from .glue.issues import (
 )
 from .glue.prices import PriceSampler
 from .glue.statistics import async_publish_hours, statistics_hub, stop_waiting_for_commits
+from .glue.store import EmsStore
 
 _LOGGER = logging.getLogger(__name__)
 
 
-STORAGE_VERSION = 1
 # Counter baselines are written at most this often; a restart loses less than one interval
 # of bookkeeping, never energy (the counters themselves live in the devices).
 SAVE_DELAY_S = 60
@@ -97,9 +95,7 @@ class EmsCoordinator(DataUpdateCoordinator[SiteSnapshot]):
             tz=dt_util.get_default_time_zone(),
             allow_control=allow_control,
         )
-        self.store: Store[dict[str, Any]] = Store(
-            hass, STORAGE_VERSION, f"{DOMAIN}.{entry.entry_id}", private=True
-        )
+        self.store = EmsStore(hass, entry.entry_id)
         self.prices = PriceSampler(hass, self.name)
         self._publishing: set[asyncio.Task[None]] = set()
 

@@ -23,8 +23,8 @@ from custom_components.ems.engine.model import (
 )
 from custom_components.ems.engine.normalization import canonical_unit
 from custom_components.ems.engine.pipeline import SitePipeline
+from custom_components.ems.glue.device_sensors import device_descriptions
 from custom_components.ems.glue.devices import default_rated_power_kw
-from custom_components.ems.sensor import _device_descriptions
 
 START = datetime(2025, 3, 30, 0, 30, tzinfo=UTC)
 CYCLE = timedelta(seconds=10)
@@ -85,7 +85,7 @@ def run_cycles(device: Device, images: list[RegisterImage]) -> None:
     """The profile goes through the sensor platform's descriptions and a few pipeline cycles."""
     for spec in device.profile.channels:
         canonical_unit(spec.unit)
-    descriptions = {d.key: d for d in _device_descriptions(device)}
+    descriptions = {d.key: d for d in device_descriptions(device)}
     pipeline = SitePipeline(devices={device.id: device})
     for cycle, image in enumerate(images):
         states, site = pipeline.process(image, START + cycle * CYCLE)

@@ -399,6 +399,30 @@ async def test_options_flow(hass: HomeAssistant, init_integration: MockConfigEnt
     assert coordinator.data.stats.requests > 5
 
 
+async def test_reconfigure_cannot_make_a_second_grid_meter(
+    hass: HomeAssistant, site_entry: MockConfigEntry
+) -> None:
+    """A site has one grid meter: another device cannot take its role; it can take another."""
+    site_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(site_entry.entry_id)
+    await hass.async_block_till_done()
+    pv_meter = next(
+        subentry_id
+        for subentry_id, subentry in site_entry.subentries.items()
+        if subentry.title == "PV meter"
+    )
+    result = await _reconfigure_device(hass, site_entry, pv_meter)
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {CONF_NAME: "PV meter", CONF_ROLE: "grid"}
+    )
+    assert result["errors"] == {CONF_ROLE: "grid_taken"}
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {CONF_NAME: "PV meter", CONF_ROLE: "production"}
+    )
+    assert result["reason"] == "reconfigure_successful"
+    assert site_entry.subentries[pv_meter].data[CONF_ROLE] == "production"
+
+
 async def test_reconfigure_subentry_thresholds(
     hass: HomeAssistant, init_integration: MockConfigEntry
 ) -> None:

@@ -199,12 +199,13 @@ def test_tariff_step_is_translated() -> None:
     """Every field has a label and a description, every error a message, every mode a label."""
     from custom_components.ems import config_flow
     from custom_components.ems.engine.tariffs import errors, options as tariffs
+    from custom_components.ems.glue import flow_forms
 
     strings = json.loads(
         (Path(config_flow.__file__).parent / "translations" / "en.json").read_text(encoding="utf-8")
     )
     step = strings["options"]["step"]["tariff"]
-    fields = {str(key) for key in config_flow._TARIFF_SCHEMA.schema}
+    fields = {str(key) for key in flow_forms.TARIFF_SCHEMA.schema}
     assert set(step["data"]) == set(step["data_description"]) == fields
     assert "{currency}" in step["description"]
     codes = {value for name, value in vars(errors).items() if name.startswith("ERROR_")}

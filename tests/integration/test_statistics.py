@@ -25,9 +25,9 @@ from custom_components.ems import compat
 from custom_components.ems.engine.books.ledger import LedgerHour
 from custom_components.ems.glue import statistics
 from custom_components.ems.glue.energy_dashboard import hub_sources
+from custom_components.ems.glue.statistic_sums import HourValue
 from custom_components.ems.glue.statistics import (
     SERIES,
-    HourValue,
     async_publish,
     ledger_series,
     statistic_id,

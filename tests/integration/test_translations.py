@@ -15,9 +15,10 @@ import yaml
 from custom_components.ems.compat import device_by_identifier
 from custom_components.ems.const import DOMAIN
 from custom_components.ems.engine.model import DeviceRole
+from custom_components.ems.glue.device_sensors import translation_for
 from custom_components.ems.number import NUMBERS
 from custom_components.ems.select import MODE
-from custom_components.ems.sensor import HUB_SENSORS, SITE_SENSORS, translation_for
+from custom_components.ems.sensor import HUB_SENSORS, SITE_SENSORS
 from custom_components.ems.services import SCHEMAS, SERVICE_SETUP_ENERGY_DASHBOARD
 from simulator import SiteSimulator
 

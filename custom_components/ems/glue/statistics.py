@@ -29,13 +29,13 @@ import asyncio
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from enum import StrEnum
 from itertools import pairwise
 import logging
 import math
 from types import MappingProxyType
-from typing import Final, NamedTuple, cast
+from typing import Final, cast
 
 from homeassistant.components.recorder.models import (
     StatisticData,
@@ -44,14 +44,11 @@ from homeassistant.components.recorder.models import (
 )
 from homeassistant.components.recorder.statistics import (
     async_add_external_statistics,
-    get_last_statistics,
-    statistics_during_period,
     valid_statistic_id,
 )
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import UnitOfEnergy, UnitOfMass
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers.recorder import get_instance
 from homeassistant.util import dt as dt_util, slugify
 from homeassistant.util.hass_dict import HassKey
 from homeassistant.util.unit_conversion import EnergyConverter, MassConverter
@@ -60,12 +57,11 @@ from .. import compat
 from ..const import CONF_STATISTICS_HUB, DOMAIN
 from ..engine.books.ledger import LedgerHour
 from ..engine.model import SITE_SERIES
-from ..engine.numbers import FLOAT_TOLERANCE, HOUR_S
+from ..engine.numbers import HOUR_S
+from .statistic_sums import HOUR, HourValue, rows_to_write, same_amount, stored_rows
 
 _LOGGER = logging.getLogger(__name__)
 
-HOUR: Final = timedelta(hours=1)
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 # Amounts are floats recomputed from the same data; closer than this they are the same value,
 # so float noise never turns into a rewrite.
 # How long a publish waits for the recorder to commit its rows (it polls, 10 ms doubling to 1 s).
@@ -106,22 +102,6 @@ SERIES: Final[Mapping[str, SeriesSpec]] = MappingProxyType(
         "co2_avoided": SeriesSpec("CO2 avoided", Quantity.MASS),
     }
 )
-
-
-class HourValue(NamedTuple):
-    """One hour's amount (kWh, money or kg); `start` is aware and on a UTC hour."""
-
-    start: datetime
-    value: float
-
-
-@dataclass(frozen=True, slots=True)
-class _Stored:
-    """A stored hourly row: start (epoch seconds), the hour's amount and the running sum."""
-
-    start: float
-    state: float | None
-    sum: float
 
 
 # ---------------------------------------------------------------------------------------------
@@ -217,7 +197,7 @@ async def async_publish(
     async with hass.data.setdefault(_LOCK, asyncio.Lock()):
         pending: dict[str, StatisticData] = {}
         for key, (metadata, hours) in prepared.items():
-            rows = await _rows_to_write(hass, metadata["statistic_id"], hours)
+            rows = await rows_to_write(hass, metadata["statistic_id"], hours)
             if rows:
                 pending[metadata["statistic_id"]] = rows[-1]
                 async_add_external_statistics(hass, metadata, rows)
@@ -278,13 +258,13 @@ async def _until_committed(
 
 async def _reads_back(hass: HomeAssistant, statistic: str, row: StatisticData) -> bool:
     start = row["start"]
-    stored = await _stored_rows(hass, statistic, start, start + HOUR)
+    stored = await stored_rows(hass, statistic, start, start + HOUR)
     return bool(
         stored
         and stored[0].start == start.timestamp()
         and stored[0].state is not None
-        and _same(stored[0].state, row.get("state") or 0.0)
-        and _same(stored[0].sum, row.get("sum") or 0.0)
+        and same_amount(stored[0].state, row.get("state") or 0.0)
+        and same_amount(stored[0].sum, row.get("sum") or 0.0)
     )
 
 
@@ -310,126 +290,6 @@ def _utc_hour(start: datetime) -> datetime:
     if (utc.minute, utc.second, utc.microsecond) != (0, 0, 0):
         raise ValueError(f"hour start {start.isoformat()} is not on a UTC hour")
     return utc
-
-
-async def _rows_to_write(
-    hass: HomeAssistant, statistic: str, hours: list[HourValue]
-) -> list[StatisticData]:
-    """The rows that make the stored statistic match `hours` (none if it already does)."""
-    if not hours:
-        return []
-    if (last := await _last_stored(hass, statistic)) is None:
-        return _recompute(hours, [], 0.0)
-    stored_count = sum(1 for hour in hours if hour.start.timestamp() <= last.start)
-    stored = await _stored_rows(hass, statistic, hours[0].start, None) if stored_count else []
-    changed = _first_changed(hours[:stored_count], stored)
-    if changed is None:  # the stored hours stand; continue after the last one
-        return _recompute(hours[stored_count:], [], last.sum)
-    since = hours[changed].start.timestamp()
-    earlier = [row for row in stored if row.start < since]
-    base = earlier[-1].sum if earlier else await _sum_before(hass, statistic, since)
-    later = [row for row in stored if row.start >= since]
-    return _recompute(hours[changed:], later, base)
-
-
-def _first_changed(hours: Sequence[HourValue], stored: Sequence[_Stored]) -> int | None:
-    """Index of the first hour that is not stored with the same amount."""
-    by_start = {row.start: row for row in stored}
-    for index, hour in enumerate(hours):
-        row = by_start.get(hour.start.timestamp())
-        if row is None or row.state is None or not _same(row.state, hour.value):
-            return index
-    return None
-
-
-def _recompute(
-    hours: Sequence[HourValue], stored: Sequence[_Stored], base: float
-) -> list[StatisticData]:
-    """Rows from the first of `hours` on, merged with the stored rows from there on.
-
-    `base` is the stored sum just before the first hour. Every stored sum moves by the change
-    in the amounts before it (`offset`); an hour that was never stored lands on the stored sum
-    before it plus the offset. Rows that come out as stored are left out.
-    """
-    amounts = {hour.start.timestamp(): hour.value for hour in hours}
-    by_start = {row.start: row for row in stored}
-    offset, previous = 0.0, base  # previous: the stored (unshifted) sum before this hour
-    rows: list[StatisticData] = []
-    for start in sorted(amounts.keys() | by_start.keys()):
-        row, amount = by_start.get(start), amounts.get(start)
-        if row is None:
-            state = cast(float, amount)  # only hours we were given are missing from the store
-            offset += state
-            total = previous + offset
-        else:
-            old = row.state if row.state is not None else row.sum - previous
-            state = old if amount is None else amount
-            offset += state - old
-            total = row.sum + offset
-            previous = row.sum
-            if row.state is not None and _same(state, row.state) and _same(total, row.sum):
-                continue
-        start_at = datetime.fromtimestamp(start, UTC)
-        rows.append(StatisticData(start=start_at, state=state, sum=total))
-    return rows
-
-
-def _same(first: float, second: float) -> bool:
-    return math.isclose(first, second, rel_tol=FLOAT_TOLERANCE, abs_tol=FLOAT_TOLERANCE)
-
-
-# ---------------------------------------------------------------------------------------------
-# Reading the recorder (its functions are synchronous: run them in its executor)
-# ---------------------------------------------------------------------------------------------
-
-
-async def _last_stored(hass: HomeAssistant, statistic: str) -> _Stored | None:
-    result = await get_instance(hass).async_add_executor_job(
-        get_last_statistics,
-        hass,
-        1,  # rows
-        statistic,
-        True,  # noqa: FBT003 - convert_units; the recorder's positional API
-        {"state", "sum"},
-    )
-    rows = [_row(row) for row in result.get(statistic, [])]
-    return rows[0] if rows else None
-
-
-async def _stored_rows(
-    hass: HomeAssistant, statistic: str, start: datetime, end: datetime | None
-) -> list[_Stored]:
-    """Stored hourly rows with start in [start, end) (to the last one if end is None)."""
-    result = await get_instance(hass).async_add_executor_job(
-        statistics_during_period,
-        hass,
-        start,
-        end,
-        {statistic},
-        "hour",
-        None,
-        {"state", "sum"},
-    )
-    return [_row(row) for row in result.get(statistic, [])]
-
-
-async def _sum_before(hass: HomeAssistant, statistic: str, start: float) -> float:
-    """The stored sum of the last row before `start` (0 if there is none)."""
-    at = datetime.fromtimestamp(start, UTC)
-    # Usually the hour before is stored; after a gap the last row may be any age.
-    rows = await _stored_rows(hass, statistic, at - HOUR, at)
-    if not rows:
-        rows = await _stored_rows(hass, statistic, _EPOCH, at)
-    return rows[-1].sum if rows else 0.0
-
-
-def _row(row: Mapping[str, object]) -> _Stored:
-    state, total = row.get("state"), row.get("sum")
-    return _Stored(
-        start=float(cast(float, row["start"])),
-        state=None if state is None else float(cast(float, state)),
-        sum=0.0 if total is None else float(cast(float, total)),
-    )
 
 
 def ledger_series(hours: Sequence[LedgerHour]) -> dict[str, list[HourValue]]:

@@ -33,6 +33,7 @@ from custom_components.ems.engine.modbus.transport import (
 )
 from custom_components.ems.engine.profiles.sunspec import ModelInstance, build_profile
 from custom_components.ems.engine.tariffs.options import Co2Mode, ExportMode, PriceMode, problems
+from custom_components.ems.glue import flow_forms
 from custom_components.ems.glue.devices import Catalogue, Identified
 
 from ...integration.conftest import device_subentry
@@ -270,17 +271,17 @@ def _validate(schema: vol.Schema, user_input: dict[str, Any]) -> dict[str, Any] 
 @given(user_input=NETWORK)
 def test_network_schema(user_input: dict[str, Any]) -> None:
     """Address fields: a clean address with a port and unit id in range, or vol.Invalid."""
-    cleaned = _validate(config_flow._NETWORK_SCHEMA, user_input)
+    cleaned = _validate(flow_forms.NETWORK_SCHEMA, user_input)
     if cleaned is None:
         return
     assert isinstance(cleaned["port"], int)
     assert 1 <= cleaned["port"] <= 65535
     assert isinstance(cleaned["unit_id"], int)
     assert 1 <= cleaned["unit_id"] <= 247
-    data, errors = config_flow._address(cleaned)
+    data, errors = flow_forms.address_fields_of(cleaned)
     assert set(errors.values()) <= set(HUB_STRINGS["error"])
     if not errors:
-        assert config_flow.valid_host(data["host"])
+        assert flow_forms.valid_host(data["host"])
         assert data["host"] == data["host"].strip()
 
 
@@ -288,9 +289,9 @@ def test_network_schema(user_input: dict[str, Any]) -> None:
 @given(user_input=SERIAL)
 def test_serial_schema(user_input: dict[str, Any]) -> None:
     """Serial fields: known baud rates, parities and stop bits, or vol.Invalid."""
-    cleaned = _validate(config_flow._SERIAL_SCHEMA, user_input)
+    cleaned = _validate(flow_forms.SERIAL_SCHEMA, user_input)
     if cleaned is not None:
-        _, errors = config_flow._address(cleaned)
+        _, errors = flow_forms.address_fields_of(cleaned)
         assert set(errors.values()) <= set(HUB_STRINGS["error"])
 
 
@@ -298,7 +299,7 @@ def test_serial_schema(user_input: dict[str, Any]) -> None:
 @given(user_input=OPTIONS)
 def test_options_schema(user_input: dict[str, Any]) -> None:
     """Polling options are numbers in their ranges, or vol.Invalid."""
-    cleaned = _validate(config_flow._OPTIONS_SCHEMA, user_input)
+    cleaned = _validate(flow_forms.OPTIONS_SCHEMA, user_input)
     if cleaned is not None:
         assert 0.2 <= cleaned["timeout"] <= 60
         assert isinstance(cleaned["max_read"], int)
@@ -309,25 +310,25 @@ def test_options_schema(user_input: dict[str, Any]) -> None:
 @given(user_input=TARIFF)
 def test_tariff_schema_and_problems(user_input: dict[str, Any]) -> None:
     """Tariff fields pass the schema or not; what passes gets only translated problems."""
-    cleaned = _validate(config_flow._TARIFF_SCHEMA, user_input)
+    cleaned = _validate(flow_forms.TARIFF_SCHEMA, user_input)
     if cleaned is not None:
         found = problems(cleaned)
         assert set(found.values()) <= set(OPTION_STRINGS["error"]), found
-        assert set(found) <= {str(key) for key in config_flow._TARIFF_SCHEMA.schema} | {"base"}
+        assert set(found) <= {str(key) for key in flow_forms.TARIFF_SCHEMA.schema} | {"base"}
 
 
 @SCHEMAS
 @given(user_input=RECONFIGURE_DEVICE)
 def test_device_reconfigure_schema(user_input: dict[str, Any]) -> None:
     """A device's tuning: a rating and a threshold in range, or vol.Invalid."""
-    _validate(config_flow._DEVICE_RECONFIGURE_SCHEMA, user_input)
+    _validate(flow_forms.DEVICE_RECONFIGURE_SCHEMA, user_input)
 
 
 @SCHEMAS
 @given(host=HOSTS)
 def test_valid_host(host: Any) -> None:
     """Any text is a host or not; nothing in between raises."""
-    assert config_flow.valid_host(str(host)) in {True, False}
+    assert flow_forms.valid_host(str(host)) in {True, False}
 
 
 # -- the flows ---------------------------------------------------------------------------------
@@ -369,7 +370,7 @@ def check_sane_request(asked: list[tuple[HubSettings, int]]) -> None:
         if hub.serial_port:
             assert hub.serial_port == hub.serial_port.strip()
         else:
-            assert config_flow.valid_host(hub.host)
+            assert flow_forms.valid_host(hub.host)
             assert isinstance(hub.port, int)
             assert 1 <= hub.port <= 65535
 

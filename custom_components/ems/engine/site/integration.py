@@ -13,8 +13,6 @@ from ..numbers import J_PER_KWH, finite
 from .flows import FLOW_NAMES, EnergyFlows
 from .powers import SiteInput, SitePower, _positive
 
-_STATE_VERSION: Final = 1
-
 DEFAULT_MAX_GAP_S: Final = 300.0
 
 
@@ -215,7 +213,6 @@ class SiteAccumulator:
     def as_dict(self) -> dict[str, object]:
         """JSON-ready state of every integrator."""
         return {
-            "version": _STATE_VERSION,
             "series": {name: item.as_dict() for name, item in self._integrators.items()},
         }
 
@@ -270,7 +267,6 @@ class DeviceEnergyAccumulator:
     def as_dict(self) -> dict[str, object]:
         """JSON-ready state."""
         return {
-            "version": _STATE_VERSION,
             "series": {key: item.as_dict() for key, item in self._integrators.items()},
         }
 

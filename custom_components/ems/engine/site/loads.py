@@ -12,7 +12,6 @@ from typing import Final
 
 from ..numbers import HOUR_S, QUARTER_HOUR_S, W_PER_KW, finite
 from .integration import (
-    _STATE_VERSION,
     DEFAULT_MAX_GAP_S,
     _mapping,
     _state_float,
@@ -206,7 +205,6 @@ class LoadTracker:
     def as_dict(self) -> dict[str, object]:
         """JSON-ready state."""
         return {
-            "version": _STATE_VERSION,
             "runtime_s": self._runtime_s,
             "last_timestamp": self._last_timestamp,
             "last_w": self._last_w,
