@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 from typing import Final
 
+from homeassistant import exceptions as ha_exceptions
 from homeassistant.components.energy import data as energy_data
 from homeassistant.components.recorder.models import StatisticMetaData
 from homeassistant.core import HomeAssistant
@@ -24,6 +25,13 @@ VIA_DEVICE_ID: Final = "via_device_id" in dr.DeviceInfo.__annotations__
 STATISTICS_UNIT_CLASS: Final = "unit_class" in StatisticMetaData.__annotations__
 # 2026.3 replaced the one grid source with `flow_from`/`flow_to` lists by flat grid sources.
 FLAT_GRID_SOURCES: Final = "stat_energy_from" in energy_data.GridSourceType.__annotations__
+# Newer releases refuse to read a store whose major version is newer than the reader's (a
+# downgrade) before any migration runs; 2025.4 hands it to the migration.
+STORE_TOO_NEW_ERRORS: Final[tuple[type[Exception], ...]] = tuple(
+    error
+    for error in (getattr(ha_exceptions, "UnsupportedStorageVersionError", None),)
+    if isinstance(error, type) and issubclass(error, Exception)
+)
 # Newer releases remove an entry's repair issues with the entry; 2025.4 has no such link.
 ISSUES_BELONG_TO_ENTRIES: Final = (
     "config_entry_id" in inspect.signature(ir.async_create_issue).parameters

@@ -11,9 +11,11 @@ import time
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ConfigEntryError
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
 
+from .compat import STORE_TOO_NEW_ERRORS
 from .const import CONF_UNIT_ID, DOMAIN, SUBENTRY_DEVICE
 from .engine.books.ledger import EnergyLedger
 from .engine.control.battery import FAILURES_BEFORE_REPAIR, BatteryControl, WriteFailedError
@@ -34,7 +36,7 @@ from .glue.issues import (
 )
 from .glue.prices import PriceSampler
 from .glue.statistics import async_publish_hours, statistics_hub, stop_waiting_for_commits
-from .glue.store import EmsStore
+from .glue.store import EmsStore, StoreFromNewerVersionError
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -44,6 +46,8 @@ _LOGGER = logging.getLogger(__name__)
 SAVE_DELAY_S = 60
 # How long stopping Home Assistant or unloading the hub waits for a statistics publish.
 PUBLISH_GRACE_S = 10.0
+# A store this ems cannot read (written by a newer one): the hub does not start on it.
+_STORE_REFUSED: tuple[type[Exception], ...] = (StoreFromNewerVersionError, *STORE_TOO_NEW_ERRORS)
 
 
 @dataclass(kw_only=True, slots=True)
@@ -149,7 +153,14 @@ class EmsCoordinator(DataUpdateCoordinator[SiteSnapshot]):
 
     async def async_restore(self) -> None:
         """Resume counter baselines, totals, battery settings and serials from the last run."""
-        data = await self.store.async_load()
+        try:
+            data = await self.store.async_load()
+        except _STORE_REFUSED as err:
+            raise ConfigEntryError(
+                translation_domain=DOMAIN,
+                translation_key="store_from_newer_version",
+                translation_placeholders={"file": self.store.key},
+            ) from err
         if isinstance(data, dict):
             for device_id in self.cycle.restore(data):
                 clear_identity_issue(self.hass, self.config_entry.entry_id, device_id)

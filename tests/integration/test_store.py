@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ems.glue.store import STORAGE_MINOR_VERSION, STORAGE_VERSION, EmsStore
 
@@ -42,12 +44,22 @@ async def test_a_1_1_store_loses_its_part_versions(
     assert hass_storage[KEY]["minor_version"] == STORAGE_MINOR_VERSION
 
 
-async def test_a_store_from_a_newer_ems_starts_afresh(
-    hass: HomeAssistant, hass_storage: dict[str, Any]
+async def test_a_store_from_a_newer_ems_is_left_alone(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    mock_config_entry: MockConfigEntry,
 ) -> None:
-    """Downgraded: the newer layout is not guessed at; the books start again."""
-    hass_storage[KEY] = _stored(STORAGE_VERSION + 1, 1, {"site": {"anything": 1}})
-    assert await EmsStore(hass, "entry1").async_load() == {}
+    """Downgraded: the newer layout is not guessed at, nor overwritten; the hub does not
+    start, and says why."""
+    key = f"ems.{mock_config_entry.entry_id}"
+    newer = _stored(STORAGE_VERSION + 1, 1, {"site": {"anything": 1}}) | {"key": key}
+    hass_storage[key] = newer
+    mock_config_entry.add_to_hass(hass)
+    assert not await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    assert mock_config_entry.state is ConfigEntryState.SETUP_ERROR
+    assert mock_config_entry.reason is not None
+    assert "newer version of ems" in mock_config_entry.reason
+    assert hass_storage[key] == newer
 
 
 async def test_the_current_layout_loads_as_it_is(

@@ -21,6 +21,7 @@ from .modbus.plan import RegisterImage
 from .modbus.poll import PollResult
 from .modbus.schedule import ReadSchedule
 from .model import CycleStats, Device, DeviceState, SiteState
+from .numbers import HOUR_S
 from .pipeline import SitePipeline
 from .site.metered import GRID_SERIES
 from .tariffs.model import Emissions, Tariff
@@ -32,7 +33,7 @@ _LOGGER = logging.getLogger(__name__)
 # books wait for it (the ledger spreads the gap over its hours) instead of booking flat
 # minutes and then a spike. Not longer than this: a dead meter must not stop the books.
 # (Inverters fall silent every night, with nothing to count: the books never wait for them.)
-AWAIT_GRID_METER_S: Final = 6 * 3600
+AWAIT_GRID_METER_S: Final = 6 * HOUR_S
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -2,12 +2,13 @@
 ledger, battery limits and settings, and the devices' serials (`SiteCycle.state_dict`).
 
 The format carries Home Assistant's store versions, and every change of it comes with a
-migration here, so each part's restore only has to survive damage, never an old layout.
+migration here, so each part's restore only has to survive damage, never an old layout. A
+store written by a newer ems is left as it is, and the hub does not start until ems is
+upgraded again or a backup restored.
 """
 
 from __future__ import annotations
 
-import logging
 from typing import Any, Final
 
 from homeassistant.core import HomeAssistant
@@ -15,11 +16,13 @@ from homeassistant.helpers.storage import Store
 
 from ..const import DOMAIN
 
-_LOGGER = logging.getLogger(__name__)
-
 STORAGE_VERSION: Final = 1
 # 2: the site's integrators and the loads no longer carry a "version" of their own.
 STORAGE_MINOR_VERSION: Final = 2
+
+
+class StoreFromNewerVersionError(Exception):
+    """The store was written by a newer ems (then downgraded): its layout is unknown here."""
 
 
 class EmsStore(Store[dict[str, Any]]):
@@ -39,12 +42,9 @@ class EmsStore(Store[dict[str, Any]]):
         self, old_major_version: int, old_minor_version: int, old_data: dict[str, Any]
     ) -> dict[str, Any]:
         if old_major_version > STORAGE_VERSION:
-            # Written by a newer ems, then downgraded: its layout is unknown here. The
-            # counters live in the devices, so starting afresh loses bookkeeping, not energy.
-            _LOGGER.warning(
-                "%s was written by a newer version of ems; starting its books afresh", self.key
-            )
-            return {}
+            # Not guessed at, and not overwritten: upgrading ems again, or restoring a backup,
+            # brings it back (newer Home Assistant releases refuse such a file themselves).
+            raise StoreFromNewerVersionError(self.key)
         if old_minor_version < 2:
             old_data = _without_part_versions(old_data)
         return old_data

@@ -16,7 +16,7 @@ import math
 from typing import Any, Final
 
 from ..model import SITE_SERIES
-from ..numbers import FLOAT_TOLERANCE, REPRICE_WINDOW_S
+from ..numbers import FLOAT_TOLERANCE, HOUR_S, REPRICE_WINDOW_S
 from ..tariffs.model import Emissions, Tariff
 from .accounting import CounterSeries, priced_hours
 from .aggregates import Aggregate, SeriesRole
@@ -32,7 +32,7 @@ SERIES_ROLES: Final[Mapping[str, SeriesRole]] = {
 SAMPLE_EVERY_S: Final = 60.0
 # Settled hours are kept this long (for this month's totals); samples for two days, so an
 # outage of up to that length is still spread when the data comes back.
-KEEP_HOURS_S: Final = 32 * 24 * 3600.0
+KEEP_HOURS_S: Final = 32 * 24 * HOUR_S
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
