@@ -18,9 +18,14 @@ _TYPES = [DataType.UINT16, DataType.FLOAT32, DataType.UINT64]
 
 
 def _channel(
-    unit: int, function: RegisterFunction, address: int, data_type: DataType
+    unit: int, function: RegisterFunction, address: int, data_type: DataType, count: int = 1
 ) -> PlannedChannel:
-    register = Register(function=function, address=address, data_type=data_type)
+    register = Register(
+        function=function,
+        address=address,
+        data_type=data_type,
+        length=count if data_type is DataType.STRING else None,
+    )
     spec = ChannelSpec(
         key=f"c{address}", unit=None, kind=ChannelKind.MEASUREMENT, register=register
     )
@@ -37,6 +42,28 @@ _channels = st.lists(
     ),
     min_size=1,
     max_size=40,
+)
+# Strings as wide as SunSpec's (16 registers), beside a gateway that reads 4 at a time.
+_with_strings = st.lists(
+    st.one_of(
+        st.builds(
+            _channel,
+            st.integers(1, 2),
+            st.just(RegisterFunction.HOLDING),
+            st.integers(0, 120),
+            st.sampled_from(_TYPES),
+        ),
+        st.builds(
+            _channel,
+            st.integers(1, 2),
+            st.just(RegisterFunction.HOLDING),
+            st.integers(0, 120),
+            st.just(DataType.STRING),
+            st.integers(1, 32),
+        ),
+    ),
+    min_size=1,
+    max_size=25,
 )
 
 
@@ -80,6 +107,43 @@ def test_plan_is_minimal_and_covers_everything(
         )
     expected = sum(_minimum_blocks(spans, max_read, max_gap) for spans in groups.values())
     assert len(plan) == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(channels=_with_strings, max_read=st.integers(1, 20), max_gap=st.integers(0, 8))
+def test_no_request_is_longer_than_the_gateway_allows(
+    channels: list[PlannedChannel], max_read: int, max_gap: int
+) -> None:
+    """Every request within `max_read`, every register of every channel read, and a channel
+    that fits one request is read in one; only a wider one spans several (and a channel that
+    overlaps a wider one may be cut with it)."""
+    plan = build_read_plan(channels, max_read=max_read, max_gap=max_gap)
+    wide = [p.spec.register for p in channels if p.spec.register.count > max_read]
+    assert all(1 <= block.count <= max_read for block in plan)
+    for planned in channels:
+        register = planned.spec.register
+        read = {
+            address
+            for block in plan
+            if block.unit_id == planned.unit_id and block.function is register.function
+            for address in range(block.start, block.end)
+        }
+        assert set(range(register.address, register.address + register.count)) <= read
+        overlapped = any(
+            other.address < register.address + register.count
+            and register.address < other.address + other.count
+            for other in wide
+        )
+        if register.count <= max_read and not overlapped:
+            assert any(_covers(block, planned.unit_id, register) for block in plan)
+
+
+def test_a_string_wider_than_a_request_is_read_in_pieces() -> None:
+    """A 16-register string (SunSpec's Mn) through a gateway that reads 8: two requests."""
+    plan = build_read_plan(
+        [_channel(1, RegisterFunction.HOLDING, 40004, DataType.STRING, 16)], max_read=8
+    )
+    assert [(block.start, block.count) for block in plan] == [(40004, 8), (40012, 8)]
 
 
 def _covers(block: ReadBlock, unit: int, register: Register) -> bool:

@@ -48,6 +48,8 @@ def test_meter_models(model_id: int) -> None:
     keys = {spec.key for spec in profile.channels}
     assert {"ActivePower", "Frequency", "EnergyImport", "EnergyExport"} <= keys
     assert profile.channel("EnergyImport").unit == "Wh"
+    # Every meter model has the line-to-line voltages, whichever name its model gives them.
+    assert {"Voltage_L1_L2", "Voltage_L2_L3", "Voltage_L3_L1"} <= keys
 
 
 def test_storage_chain_prefers_the_battery_model() -> None:

@@ -53,7 +53,8 @@ def build_read_plan(
     """Group channels into the fewest blocks within the gateway's limits.
 
     Sorted by address, a greedy sweep that extends each block as far as the limits allow is
-    minimal: any block that covers a later span also covers everything between.
+    minimal: any block that covers a later span also covers everything between. A channel
+    wider than `max_read` is the one that spans several requests.
     """
     if max_read < 1 or max_gap < 0:
         raise ValueError("max_read must be at least 1 and max_gap at least 0")
@@ -74,12 +75,21 @@ def _sweep(
     max_read: int,
     max_gap: int,
 ) -> Iterable[ReadBlock]:
-    start, end = spans[0][0], spans[0][0] + spans[0][1]
-    for address, count in spans[1:]:
+    start: int | None = None
+    end = 0
+    for first, width in spans:
+        address, count = first, width
         new_end = max(end, address + count)
-        if address - end <= max_gap and new_end - start <= max_read:
+        if start is not None and address - end <= max_gap and new_end - start <= max_read:
             end = new_end
             continue
-        yield ReadBlock(unit_id=unit_id, function=function, start=start, count=end - start)
+        if start is not None:
+            yield ReadBlock(unit_id=unit_id, function=function, start=start, count=end - start)
+        # A channel wider than the gateway allows (a long string) is read in pieces; its last
+        # piece may share a request with what follows.
+        while count > max_read:
+            yield ReadBlock(unit_id=unit_id, function=function, start=address, count=max_read)
+            address, count = address + max_read, count - max_read
         start, end = address, address + count
-    yield ReadBlock(unit_id=unit_id, function=function, start=start, count=end - start)
+    if start is not None:
+        yield ReadBlock(unit_id=unit_id, function=function, start=start, count=end - start)

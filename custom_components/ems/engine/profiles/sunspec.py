@@ -78,6 +78,8 @@ _METER = {
     "A": "Current", "AphA": "Current_L1", "AphB": "Current_L2", "AphC": "Current_L3",
     "PhV": "Voltage", "PhVphA": "Voltage_L1", "PhVphB": "Voltage_L2", "PhVphC": "Voltage_L3",
     "PhVphAB": "Voltage_L1_L2", "PhVphBC": "Voltage_L2_L3", "PhVphCA": "Voltage_L3_L1",
+    # Models 201 and 211-214 name the line-to-line voltages as the inverter models do.
+    "PPVphAB": "Voltage_L1_L2", "PPVphBC": "Voltage_L2_L3", "PPVphCA": "Voltage_L3_L1",
     "Hz": "Frequency", "W": "ActivePower", "WphA": "ActivePower_L1", "WphB": "ActivePower_L2",
     "WphC": "ActivePower_L3", "VA": "ApparentPower", "VAphA": "ApparentPower_L1",
     "VAphB": "ApparentPower_L2", "VAphC": "ApparentPower_L3", "VAR": "ReactivePower",
