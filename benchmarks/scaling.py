@@ -70,9 +70,9 @@ from custom_components.ems.const import (
     CONF_ROLE,
     CONF_UNIT_ID,
     DOMAIN,
-    SLOW_POLL_EVERY,
     SUBENTRY_DEVICE,
 )
+from custom_components.ems.engine.modbus.schedule import SLOW_POLL_EVERY
 from custom_components.ems.engine.model import ChannelSpec, PollGroup
 from custom_components.ems.engine.profiles.loader import builtin_profiles
 from simulator import SiteConfig, SiteSimulator
