@@ -7,6 +7,7 @@ from contextlib import contextmanager
 import logging
 import os
 import re
+import struct
 
 from hypothesis import settings
 import pytest
@@ -36,6 +37,12 @@ class _FrameReports(logging.Handler):
         message = record.getMessage()
         if _FRAME_REPORT.match(message):
             self.reports.append(message)
+
+
+def same_float32(ours: float, device: float) -> bool:
+    """Whether ems's value is the float32 the device holds: ems shows a float32 in its
+    shortest decimal (231.4), the simulator reports its binary expansion (231.39999389648438)."""
+    return struct.pack(">f", ours) == struct.pack(">f", device)
 
 
 @contextmanager

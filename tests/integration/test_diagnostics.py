@@ -17,6 +17,7 @@ from custom_components.ems.const import DOMAIN
 from custom_components.ems.engine.profiles.loader import builtin_profiles
 from custom_components.ems.sensor import SITE_SENSORS
 from simulator import SiteSimulator
+from tests.conftest import same_float32
 
 
 async def test_diagnostics(
@@ -59,7 +60,7 @@ async def test_diagnostics(
     assert power["component"] == "meter"
     assert power["unit"] == "W"
     assert power["quality"] == "ok"
-    assert power["value"] == simulator.device_values(1)["ActivePower"]
+    assert same_float32(power["value"], simulator.device_values(1)["ActivePower"])
     assert readings["SerialNumber"]["value"] == REDACTED
 
     # The site's sums, in the same format, named as the Site device's sensors are keyed.

@@ -15,6 +15,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ems.const import CONF_PROFILE, CONF_ROLE, CONF_UNIT_ID, SUBENTRY_DEVICE
 from simulator import SiteSimulator
+from tests.conftest import same_float32
 
 from .conftest import device_subentry
 
@@ -71,7 +72,7 @@ async def test_user_profile_is_offered_and_read(
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()
     power = hass.states.get("sensor.heat_pump_active_power")
-    assert float(power.state) == simulator.device_values(5)["ActivePower"]
+    assert same_float32(float(power.state), simulator.device_values(5)["ActivePower"])
 
 
 async def test_missing_profile_raises_a_repair(

@@ -15,6 +15,7 @@ from pytest_homeassistant_custom_component.typing import MockHAClientWebSocket, 
 from custom_components.ems.compat import device_by_identifier
 from custom_components.ems.const import DOMAIN
 from simulator import SiteSimulator
+from tests.conftest import same_float32
 
 SEED_FIELDS = {"deviceId", "component", "parameter", "value", "unit", "timestamp"}
 
@@ -84,7 +85,7 @@ async def test_current_readings_in_the_seed_format(
     power = meter["ActivePower"]
     assert power["component"] == "meter"
     assert power["unit"] == "W"
-    assert power["value"] == simulator.device_values(1)["ActivePower"]
+    assert same_float32(power["value"], simulator.device_values(1)["ActivePower"])
     assert _by_parameter(readings, _device_id(hass, site, "unit3"))["SOC"]["component"] == (
         "battery"
     )
@@ -115,7 +116,7 @@ async def test_an_event_per_cycle(
     await coordinator.async_refresh()
     (reading,) = await _readings(client)
 
-    assert reading["value"] == simulator.device_values(1)["ActivePower"]
+    assert same_float32(reading["value"], simulator.device_values(1)["ActivePower"])
     assert reading["timestamp"] > first[0]["timestamp"]
 
 

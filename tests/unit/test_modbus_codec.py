@@ -70,9 +70,39 @@ def test_integer_round_trip(
     byte_order=_orders,
 )
 def test_float32_round_trip(value: float, word_order: WordOrder, byte_order: WordOrder) -> None:
-    """float32 values come back bit for bit."""
+    """float32 values come back as the same float32, in its shortest decimal (231.4, not
+    231.39999389648438)."""
     register = _register(DataType.FLOAT32, word_order, byte_order)
-    assert decode_words(register, encode_value(register, value)) == value
+    decoded = decode_words(register, encode_value(register, value))
+    assert isinstance(decoded, float)
+    assert struct.pack(">f", decoded) == struct.pack(">f", value)
+    assert len(repr(decoded)) <= len(repr(value))
+
+
+@pytest.mark.parametrize(
+    ("data_type", "words", "scale", "exponent", "expected"),
+    [
+        (DataType.FLOAT32, [0x4367, 0x6666], 1.0, 0, 231.4),  # 231.39999389648438 as float32
+        (DataType.UINT16, [3], 0.1, 0, 0.3),  # 3 x 0.1 is 0.30000000000000004 in floats
+        (DataType.INT16, [2314], 1.0, -1, 231.4),
+        (DataType.UINT16, [7], 0.01, -1, 0.007),
+        (DataType.UINT16, [12], 10.0, 2, 12000.0),
+    ],
+)
+def test_states_keep_the_device_resolution(
+    data_type: DataType, words: list[int], scale: float, exponent: int, expected: float
+) -> None:
+    """What the device means, without the noise of binary floats."""
+    register = Register(
+        function=RegisterFunction.HOLDING,
+        address=10,
+        data_type=data_type,
+        scale=scale,
+        scale_register=20 if exponent else None,
+    )
+    table = dict(enumerate(words, start=10)) | {20: exponent & 0xFFFF}
+    spec = ChannelSpec(key="x", unit=None, kind=ChannelKind.MEASUREMENT, register=register)
+    assert repr(decode_channel(spec, 1, {(1, RegisterFunction.HOLDING): table})) == repr(expected)
 
 
 @given(value=st.floats(allow_nan=False, allow_infinity=False), word_order=_orders)

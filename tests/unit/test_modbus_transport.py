@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+import logging
 from typing import Any
 
 import pytest
@@ -23,6 +24,7 @@ from custom_components.ems.engine.modbus.transport import (
 from custom_components.ems.engine.model import PollGroup, RegisterFunction
 from custom_components.ems.engine.profiles.loader import builtin_profiles
 from simulator import SiteSimulator
+from tests.conftest import root_log_handler
 
 SDM630 = builtin_profiles()["eastron_sdm630"]
 FAST = [PlannedChannel(unit_id=1, spec=s) for s in SDM630.channels if s.poll is PollGroup.FAST]
@@ -188,3 +190,23 @@ async def test_garbage_frame_fails_one_request_then_recovers(
     with pytest.raises(ModbusTransportError):
         await hub.read(block)
     assert len(await hub.read(block)) == 2
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+async def test_probes_the_device_refuses_log_no_error(hub: ModbusHub) -> None:
+    """Discovery at a unit without SunSpec (the meter refuses 40000, 0 and 50000) and a
+    detection register a device lacks are answers, not failures: no ERROR or WARNING line."""
+    with root_log_handler(_Records()) as caught:
+        assert await discover_sunspec(hub, 1) == []
+        assert await discover_sunspec(hub, 5) == []
+        assert await detect_profile(hub, 2, builtin_profiles().values()) is None
+    loud = [r for r in caught.records if r.levelno >= logging.WARNING]
+    assert not loud, [f"{r.name}: {r.getMessage()}" for r in loud]

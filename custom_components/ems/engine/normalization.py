@@ -15,6 +15,7 @@ import pint
 
 from .cleaning import REASON_OUT_OF_RANGE
 from .model import Quality, Reading
+from .numbers import without_float_noise
 
 _REGISTRY: pint.UnitRegistry[float] = pint.UnitRegistry()
 # Reactive power gets a dimension of its own so that it can never be converted into watts.
@@ -53,7 +54,7 @@ class Conversion:
         """Convert a value from the profile's unit; identity keeps integers integers."""
         if self.factor == 1.0 and self.offset == 0.0:
             return value
-        return value * self.factor + self.offset
+        return without_float_noise(value * self.factor + self.offset)
 
 
 @cache

@@ -26,3 +26,10 @@ def finite(value: object) -> float | None:
     except OverflowError:
         return None
     return number if math.isfinite(number) else None
+
+
+def without_float_noise(value: float) -> float:
+    """The value at 12 significant digits. A product or sum of readings (a unit conversion, a
+    scale factor) carries float noise in its 16th digit (12.345 Wh to kWh is
+    0.012345000000000001); no meter resolves a 12th."""
+    return float(f"{value:.12g}") + 0.0

@@ -5,11 +5,14 @@ SunSpec scale-factor registers, and the "not implemented" sentinels.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from decimal import Decimal
+from functools import cache
 import math
 import struct
 from typing import Any
 
 from ..model import ChannelSpec, DataType, Register, WordOrder
+from ..numbers import without_float_noise
 from .plan import RegisterImage
 
 _STRUCT_FORMAT: dict[DataType, str] = {
@@ -52,7 +55,26 @@ def decode_words(register: Register, words: list[int]) -> float | str | None:
     value: float = struct.unpack(_STRUCT_FORMAT[register.data_type], raw)[0]
     if math.isnan(value) or math.isinf(value):
         return None
+    if register.data_type is DataType.FLOAT32:
+        return _shortest_float32(raw, value)
     return value
+
+
+def _shortest_float32(raw: bytes, value: float) -> float:
+    """The shortest decimal that is the same float32: what the device meant (231.4, not the
+    231.39999389648438 a float64 makes of it)."""
+    for digits in range(6, 10):
+        candidate = float(f"{value:.{digits}g}")
+        if struct.pack(">f", candidate) == raw:
+            return candidate
+    return value
+
+
+@cache
+def _scale_decimals(scale: float) -> int:
+    """How many decimals a fixed scale adds (0.01 adds 2; 10 adds none)."""
+    exponent = Decimal(repr(scale)).normalize().as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else 0
 
 
 def encode_value(register: Register, value: float | str) -> list[int]:
@@ -104,6 +126,15 @@ def decode_channel(spec: ChannelSpec, unit_id: int, image: RegisterImage) -> flo
         return None
     if register.scale == 1.0 and exponent == 0:
         return value
+    return _scaled(register, value, exponent)
+
+
+def _scaled(register: Register, value: float, exponent: int) -> float | None:
     scaled = value * register.scale * 10.0**exponent
     # A float64 near its limit times a scale overflows: that is no reading, not infinity.
-    return scaled if math.isfinite(scaled) else None
+    if not math.isfinite(scaled):
+        return None
+    if register.data_type in (DataType.FLOAT32, DataType.FLOAT64):
+        return without_float_noise(scaled)
+    # An integer register's resolution is its scale: 2314 x 0.1 is 231.4, to the digit.
+    return round(scaled, max(0, _scale_decimals(register.scale) - exponent)) + 0.0

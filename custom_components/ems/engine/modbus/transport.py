@@ -21,9 +21,32 @@ from ..model import RegisterFunction
 from .plan import ReadBlock
 
 _LOGGER = logging.getLogger(__name__)
+# pymodbus 3.8 (Home Assistant 2025.4's) logs every exception response at ERROR as it decodes
+# it. To ems one is an answer: "no such register" at a base without SunSpec, an identity
+# register a device lacks, a register to quarantine; each is handled, and reported once by ems
+# where the user must act.
+_PYMODBUS_LOGGER = "pymodbus.logging"
+_EXCEPTION_RESPONSE = "Exception response "
 DEFAULT_TIMEOUT = 3.0
 BACKOFF_FIRST = 1.0
 BACKOFF_MAX = 300.0
+
+
+class _ExceptionResponsesAtDebug(logging.Filter):
+    """Pymodbus's own line for an exception response, at DEBUG instead of ERROR."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno > logging.DEBUG and record.getMessage().startswith(_EXCEPTION_RESPONSE):
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+        return True
+
+
+def quiet_exception_responses() -> None:
+    """Install the filter once (the logger is pymodbus's, shared by every client)."""
+    logger = logging.getLogger(_PYMODBUS_LOGGER)
+    if not any(isinstance(f, _ExceptionResponsesAtDebug) for f in logger.filters):
+        logger.addFilter(_ExceptionResponsesAtDebug())
 
 
 class ModbusErrorKind(StrEnum):
@@ -117,6 +140,7 @@ class ModbusHub:
         return max(0.0, self._backoff.next_attempt - self.clock())
 
     def _new_client(self) -> AsyncModbusTcpClient | AsyncModbusSerialClient:
+        quiet_exception_responses()
         # Reconnecting is ours to pace (back-off up to 300 s), so pymodbus must not do it too.
         common: dict[str, Any] = {"timeout": self.settings.timeout, "retries": 0}
         common["reconnect_delay"] = 0
