@@ -8,6 +8,10 @@
 
 `site_devices(extra_meters)` adds copies of the grid meter on the unit ids after these, for
 load tests that need many devices on one hub.
+
+Layouts: the same site as other vendors wire it. "solaredge" serves the PV inverter and its two
+meters (grid and consumption) on unit 2, SolarEdge-style (simulator.solaredge), in place of
+units 1, 2 and 4.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from collections.abc import Mapping
 
 from simulator.eastron import SDM120_HEAT_PUMP_METER, SDM630_GRID_METER, sdm630_grid_meter_copy
 from simulator.registers import DeviceMap
+from simulator.solaredge import SOLAREDGE_INVERTER
 from simulator.sunspec_devices import BATTERY_STORAGE, PV_INVERTER, PV_METER
 
 DEVICES: Mapping[int, DeviceMap] = {
@@ -29,14 +34,22 @@ DEVICES: Mapping[int, DeviceMap] = {
     )
 }
 
+LAYOUTS: Mapping[str, Mapping[int, DeviceMap]] = {
+    "standard": DEVICES,
+    "solaredge": {
+        device.unit_id: device
+        for device in (SOLAREDGE_INVERTER, BATTERY_STORAGE, SDM120_HEAT_PUMP_METER)
+    },
+}
+
 # The highest unit id a Modbus request can address.
 MAX_UNIT_ID = 247
 
 
-def site_devices(extra_meters: int = 0) -> Mapping[int, DeviceMap]:
+def site_devices(extra_meters: int = 0, layout: str = "standard") -> Mapping[int, DeviceMap]:
     """The site's devices, then `extra_meters` copies of the grid meter on the next unit ids."""
     first = max(DEVICES) + 1
     if not 0 <= extra_meters <= MAX_UNIT_ID - first + 1:
         raise ValueError(f"extra meters fit on unit ids {first}..{MAX_UNIT_ID}")
     copies = range(first, first + extra_meters)
-    return {**DEVICES, **{unit: sdm630_grid_meter_copy(unit) for unit in copies}}
+    return {**LAYOUTS[layout], **{unit: sdm630_grid_meter_copy(unit) for unit in copies}}

@@ -394,16 +394,18 @@ class SiteSimulator:
         speed: float | None = None,
         framer: FramerType = FramerType.SOCKET,
         extra_meters: int = 0,
+        layout: str = "standard",
     ) -> None:
         """Build the site; `start()` opens the Modbus server.
 
         `framer=FramerType.RTU` serves RTU frames over TCP, as a serial-to-Ethernet converter
         does; a serial client reaches it through pyserial's `socket://` URL.
         `extra_meters` serves that many copies of the grid meter on unit ids 6, 7, … (see
-        simulator.devices.site_devices).
+        simulator.devices.site_devices). `layout` wires the site as a vendor does
+        (simulator.devices.LAYOUTS).
         """
         self.config = config or SiteConfig()
-        self._devices = site_devices(extra_meters)
+        self._devices = site_devices(extra_meters, layout)
         self.framer = framer
         self.requests = RequestCount()
         # Accepted writes of control registers, oldest first; a test may clear it.
@@ -450,6 +452,15 @@ class SiteSimulator:
         simulator.sunspec).
         """
         return dict(self._bank.values(unit_id))
+
+    def sunspec_models(self, unit_id: int) -> dict[int, str]:
+        """Each SunSpec model the unit serves: the address of its ID register, and what the
+        keys of its points start with in `device_values` ("203", "203@grid")."""
+        return {
+            register.address: register.key.removesuffix(".ID")
+            for register in self._devices[unit_id].registers
+            if register.key.endswith(".ID") and register.key != "end.ID"
+        }
 
     def advance(self, seconds: float) -> None:
         """Move simulated time forward (only with speed None)."""

@@ -14,7 +14,8 @@ never encodes to that value (it saturates one step short), except an acc32 count
 a count; a reader tells an implemented accumulator by its scale factor, which is implemented.
 A pad point serves 0 (pysunspec2 reads it as 0 too).
 
-`device_values` keys are "<model id>.<point name>" (e.g. "103.W", "1.SN"), plus "SunS",
+`device_values` keys are "<model id>.<point name>" (e.g. "103.W", "1.SN"; a further instance
+of a model on the same device "<model id>@<instance>.<point name>", e.g. "203@grid.W"), plus "SunS",
 "end.ID" and "end.L". Numbers are physical values (scale factor applied), text is str, and a
 point that is not implemented is None.
 """
@@ -136,11 +137,30 @@ class ServedModel:
     implemented: frozenset[str] = frozenset()
     writable: frozenset[str] = frozenset()
     counters: frozenset[str] = frozenset()
+    # A second instance of a model on one device (SolarEdge's common model per meter) names
+    # its points "<model id>@<instance>.<point>".
+    instance: str = ""
+    # The length the device reports, when shorter than the definition's: the points past it
+    # are not served (SolarEdge's common models stop before the pad, at 65).
+    length: int | None = None
+
+    @property
+    def key_prefix(self) -> str:
+        """What the keys of this model's points start with."""
+        return f"{self.model_id}@{self.instance}" if self.instance else str(self.model_id)
+
+    def served_length(self, definition: ModelDef) -> int:
+        """The L register's value."""
+        return definition.length if self.length is None else self.length
 
     def check(self, definition: ModelDef) -> None:
         """Reject names the definition lacks, and inconsistent settings."""
+        if not 0 <= self.served_length(definition) <= definition.length:
+            raise ValueError(f"model {self.model_id}: length past the definition's")
         for name in (*self.scale_factors, *self.implemented, *self.writable, *self.counters):
-            definition.point(name)
+            point = definition.point(name)
+            if point.offset + point.size > 2 + self.served_length(definition):
+                raise ValueError(f"{self.model_id}.{name} lies past the served length")
         for name in self.scale_factors:
             if definition.point(name).type != "sunssf":
                 raise ValueError(f"{self.model_id}.{name} is not a scale factor")
@@ -223,13 +243,16 @@ def sunspec_device(
     for served in models:
         definition = model_definition(served.model_id)
         served.check(definition)
+        length = served.served_length(definition)
         for point in definition.points:
-            key = f"{served.model_id}.{point.name}"
+            if point.offset + point.size > 2 + length:
+                break
+            key = f"{served.key_prefix}.{point.name}"
             registers.append(_register(point, key, address + point.offset, served))
             if point.name == "ID":
                 fixed[key] = served.model_id
             elif point.name == "L":
-                fixed[key] = definition.length
+                fixed[key] = length
             elif point.type == "sunssf":
                 fixed[key] = served.scale_factors.get(point.name)
             elif point.type == "pad":
@@ -238,7 +261,7 @@ def sunspec_device(
                 implemented.add(key)
             else:
                 fixed[key] = None
-        address += 2 + definition.length
+        address += 2 + length
     end_id, end_length = END_KEYS
     registers += [
         RegisterDef("holding", address, "uint16", end_id),

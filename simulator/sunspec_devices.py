@@ -58,6 +58,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from simulator.physics import (
+    PhaseReading,
     SiteModel,
     SiteState,
     StorageControls,
@@ -93,17 +94,20 @@ _BATTERY_NOMINAL_V = 51.2
 _STATE_OF_HEALTH_PCT = 98.0
 _RAMP_PCT_PER_S = 100.0
 
-_COMMON = ServedModel(1, implemented=frozenset({"Mn", "Md", "Opt", "Vr", "SN", "DA"}))
+COMMON = ServedModel(1, implemented=frozenset({"Mn", "Md", "Opt", "Vr", "SN", "DA"}))
 
 
-def _common(unit_id: int, model: str, options: str, serial: str) -> dict[str, Value]:
+def common_values(
+    unit_id: int, model: str, options: str, serial: str, prefix: str = "1"
+) -> dict[str, Value]:
+    """Model 1's implemented points."""
     return {
-        "1.Mn": MANUFACTURER,
-        "1.Md": model,
-        "1.Opt": options,
-        "1.Vr": FIRMWARE,
-        "1.SN": serial,
-        "1.DA": unit_id,
+        f"{prefix}.Mn": MANUFACTURER,
+        f"{prefix}.Md": model,
+        f"{prefix}.Opt": options,
+        f"{prefix}.Vr": FIRMWARE,
+        f"{prefix}.SN": serial,
+        f"{prefix}.DA": unit_id,
     }
 
 
@@ -113,7 +117,7 @@ def _phases(key: str, values: tuple[float, float, float]) -> dict[str, float]:
 
 # --- unit 2: PV inverter -------------------------------------------------------------------
 
-_INVERTER = ServedModel(
+INVERTER = ServedModel(
     103,
     scale_factors={
         "A_SF": -2,
@@ -141,7 +145,7 @@ _INVERTER = ServedModel(
 )
 
 
-def _inverter_values(state: SiteState) -> dict[str, Value]:
+def inverter_values(state: SiteState) -> dict[str, Value]:
     config = state.config
     pv_w = state.flows.pv_w
     voltages = phase_voltages(state)
@@ -149,7 +153,7 @@ def _inverter_values(state: SiteState) -> dict[str, Value]:
     dc_voltage, dc_current = pv_dc_side(pv_w, config.pv_kwp)
     rated_w = config.pv_kwp * 1000.0
     return {
-        **_common(2, f"SimInverter {config.pv_kwp:g}K", "3-phase", "INV-0001"),
+        **common_values(2, f"SimInverter {config.pv_kwp:g}K", "3-phase", "INV-0001"),
         "103.A": sum(currents),
         **_phases("103.Aph", (currents[0], currents[1], currents[2])),
         **_phases("103.PhVph", voltages),
@@ -177,7 +181,7 @@ def _inverter_values(state: SiteState) -> dict[str, Value]:
 
 
 PV_INVERTER = sunspec_device(
-    "SunSpec PV inverter", 2, SUNSPEC_BASE, [_COMMON, _INVERTER], _inverter_values
+    "SunSpec PV inverter", 2, SUNSPEC_BASE, [COMMON, INVERTER], inverter_values
 )
 
 
@@ -281,7 +285,7 @@ def _storage_values(state: SiteState) -> dict[str, Value]:
     capacity_ah = capacity_wh / _BATTERY_NOMINAL_V
     status = charge_status(battery_w, soc)
     return {
-        **_common(3, f"SimBattery {config.battery_capacity_kwh:g}", "LFP 51.2V", "BAT-0001"),
+        **common_values(3, f"SimBattery {config.battery_capacity_kwh:g}", "LFP 51.2V", "BAT-0001"),
         "124.WChaMax": config.battery_max_charge_w,
         "124.WChaGra": _RAMP_PCT_PER_S,
         "124.WDisChaGra": _RAMP_PCT_PER_S,
@@ -356,7 +360,7 @@ BATTERY_STORAGE = sunspec_device(
     "SunSpec battery storage",
     3,
     SUNSPEC_BASE,
-    [_COMMON, _STORAGE, _BATTERY],
+    [COMMON, _STORAGE, _BATTERY],
     _storage_values,
     apply_writes=_apply_storage_writes,
 )
@@ -369,7 +373,7 @@ _TOTAL_ENERGIES = tuple(
     for direction in ("Exp", "Imp")
     for phase in ("", "PhA", "PhB", "PhC")
 )
-_METER = ServedModel(
+METER = ServedModel(
     203,
     scale_factors={
         "A_SF": -2,
@@ -395,48 +399,78 @@ _METER = ServedModel(
 )
 
 
-def _pv_meter_values(state: SiteState) -> dict[str, Value]:
-    flows = state.flows
-    active_w = flows.pv_standby_w - flows.pv_w  # + import into the inverter
-    voltages = phase_voltages(state)
-    phases = [phase_reading(voltage, active_w / 3, 0.0) for voltage in voltages]
+def meter_203_values(
+    prefix: str,
+    state: SiteState,
+    phases: tuple[PhaseReading, PhaseReading, PhaseReading],
+    imported_wh: tuple[float, float, float, float],
+    exported_wh: tuple[float, float, float, float],
+) -> dict[str, Value]:
+    """Model 203's implemented points for a meter reading `phases`; the energies are the
+    total first, then phases A, B and C."""
+    voltages = (phases[0].voltage_v, phases[1].voltage_v, phases[2].voltage_v)
+    active_w = sum(phase.active_w for phase in phases)
     apparent = sum(phase.apparent_va for phase in phases)
     line_voltages = line_to_line_voltages(voltages)
-    exported_wh = state.counters_kwh["pv"] * 1000.0
-    imported_wh = state.counters_kwh["pv_standby"] * 1000.0
-
-    def per_phase(key: str, value: float) -> dict[str, float]:
-        return {f"{key}{phase}": value for phase in ("PhA", "PhB", "PhC")}
 
     def of_phases(key: str, attribute: str, factor: float = 1.0) -> dict[str, float]:
         values = [getattr(phase, attribute) * factor for phase in phases]
-        return _phases(key, (values[0], values[1], values[2]))
+        return _phases(f"{prefix}.{key}", (values[0], values[1], values[2]))
+
+    def energies(direction: str, values: tuple[float, float, float, float]) -> dict[str, float]:
+        names = ("", "PhA", "PhB", "PhC")
+        return {f"{prefix}.TotWh{direction}{n}": v for n, v in zip(names, values, strict=True)}
 
     return {
-        **_common(4, "SimMeter 3P", "PV production", "MTR-0001"),
-        "203.A": sum(phase.current_a for phase in phases),
-        **of_phases("203.Aph", "current_a"),
-        "203.PhV": sum(voltages) / 3,
-        **_phases("203.PhVph", voltages),
-        "203.PPV": sum(line_voltages) / 3,
-        **dict(zip(("203.PhVphAB", "203.PhVphBC", "203.PhVphCA"), line_voltages, strict=True)),
-        "203.Hz": grid_frequency_hz(state),
-        "203.W": active_w,
-        **of_phases("203.Wph", "active_w"),
-        "203.VA": apparent,
-        **of_phases("203.VAph", "apparent_va"),
-        "203.VAR": 0.0,
-        **of_phases("203.VARph", "reactive_var"),
-        "203.PF": 100.0 * active_w / apparent if apparent > 0 else 100.0,
-        **of_phases("203.PFph", "power_factor", 100.0),
-        "203.TotWhExp": exported_wh,
-        **per_phase("203.TotWhExp", exported_wh / 3),
-        "203.TotWhImp": imported_wh,
-        **per_phase("203.TotWhImp", imported_wh / 3),
-        "203.Evt": 0,
+        f"{prefix}.A": sum(phase.current_a for phase in phases),
+        **of_phases("Aph", "current_a"),
+        f"{prefix}.PhV": sum(voltages) / 3,
+        **_phases(f"{prefix}.PhVph", voltages),
+        f"{prefix}.PPV": sum(line_voltages) / 3,
+        **dict(
+            zip(
+                (f"{prefix}.PhVphAB", f"{prefix}.PhVphBC", f"{prefix}.PhVphCA"),
+                line_voltages,
+                strict=True,
+            )
+        ),
+        f"{prefix}.Hz": grid_frequency_hz(state),
+        f"{prefix}.W": active_w,
+        **of_phases("Wph", "active_w"),
+        f"{prefix}.VA": apparent,
+        **of_phases("VAph", "apparent_va"),
+        f"{prefix}.VAR": sum(phase.reactive_var for phase in phases),
+        **of_phases("VARph", "reactive_var"),
+        f"{prefix}.PF": 100.0 * active_w / apparent if apparent > 0 else 100.0,
+        **of_phases("PFph", "power_factor", 100.0),
+        **energies("Exp", exported_wh),
+        **energies("Imp", imported_wh),
+        f"{prefix}.Evt": 0,
     }
 
 
-PV_METER = sunspec_device("SunSpec PV meter", 4, METER_BASE, [_COMMON, _METER], _pv_meter_values)
+def _pv_meter_values(state: SiteState) -> dict[str, Value]:
+    active_w = state.flows.pv_standby_w - state.flows.pv_w  # + import into the inverter
+    voltages = phase_voltages(state)
+    phases = (
+        phase_reading(voltages[0], active_w / 3, 0.0),
+        phase_reading(voltages[1], active_w / 3, 0.0),
+        phase_reading(voltages[2], active_w / 3, 0.0),
+    )
+    exported_wh = state.counters_kwh["pv"] * 1000.0
+    imported_wh = state.counters_kwh["pv_standby"] * 1000.0
+    return {
+        **common_values(4, "SimMeter 3P", "PV production", "MTR-0001"),
+        **meter_203_values(
+            "203",
+            state,
+            phases,
+            imported_wh=(imported_wh, *(3 * (imported_wh / 3,))),
+            exported_wh=(exported_wh, *(3 * (exported_wh / 3,))),
+        ),
+    }
+
+
+PV_METER = sunspec_device("SunSpec PV meter", 4, METER_BASE, [COMMON, METER], _pv_meter_values)
 
 SUNSPEC_DEVICES: tuple[DeviceMap, ...] = (PV_INVERTER, BATTERY_STORAGE, PV_METER)

@@ -5,12 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 import logging
 import time
-from types import MappingProxyType
 
-from homeassistant.config_entries import ConfigSubentry
 from homeassistant.const import (
-    CONF_HOST,
-    CONF_PORT,
     CONF_SCAN_INTERVAL,
     EVENT_HOMEASSISTANT_STOP,
     Platform,
@@ -23,9 +19,6 @@ from .const import (
     CONF_ALLOW_CONTROL,
     CONF_MAX_GAP,
     CONF_MAX_READ,
-    CONF_PROFILE,
-    CONF_ROLE,
-    CONF_UNIT_ID,
     DEFAULT_SCAN_INTERVAL,
     DOMAIN,
     SUBENTRY_DEVICE,
@@ -33,13 +26,13 @@ from .const import (
 from .coordinator import EmsConfigEntry, EmsCoordinator, EmsRuntimeData
 from .engine.modbus.plan import DEFAULT_MAX_GAP, DEFAULT_MAX_READ
 from .engine.modbus.transport import ModbusHub
-from .engine.model import Device, DeviceRole
+from .engine.model import Device
 from .entity import hub_device_info
 from .glue.card import async_register_card
 from .glue.devices import (
     Catalogue,
     async_load_catalogue,
-    device_from_subentry,
+    devices_from_subentry,
     hub_identifiers,
     hub_settings,
 )
@@ -48,6 +41,7 @@ from .glue.issues import (
     raise_profile_missing_issue,
     report_profile_errors,
 )
+from .glue.migrations import migrate_entry
 from .glue.store import EmsStore
 from .glue.websocket_api import async_setup_websocket
 from .services import async_setup_services
@@ -122,12 +116,12 @@ def _devices(hass: HomeAssistant, entry: EmsConfigEntry, catalogue: Catalogue) -
     for subentry in entry.subentries.values():
         if subentry.subentry_type != SUBENTRY_DEVICE:
             continue
-        device = device_from_subentry(subentry, catalogue)
-        if device is None:
+        found = devices_from_subentry(subentry, catalogue)
+        if found is None:
             raise_profile_missing_issue(hass, entry.entry_id, subentry)
             continue
         clear_profile_missing_issue(hass, subentry)
-        devices.append(device)
+        devices.extend(found)
     for error in catalogue.errors:
         _LOGGER.error("Profile not loaded: %s", error)
     report_profile_errors(hass, catalogue.errors)
@@ -177,29 +171,5 @@ async def async_remove_entry(hass: HomeAssistant, entry: EmsConfigEntry) -> None
 
 
 async def async_migrate_entry(hass: HomeAssistant, entry: EmsConfigEntry) -> bool:
-    """Version 1 held one SDM630 in the hub's data; version 2 makes it a device subentry."""
-    if entry.version > 2:
-        return False
-    if entry.version == 1:
-        unit_id = int(entry.data[CONF_UNIT_ID])
-        hass.config_entries.async_update_entry(
-            entry,
-            data={CONF_HOST: entry.data[CONF_HOST], CONF_PORT: entry.data[CONF_PORT]},
-            version=2,
-        )
-        hass.config_entries.async_add_subentry(
-            entry,
-            ConfigSubentry(
-                data=MappingProxyType(
-                    {
-                        CONF_UNIT_ID: unit_id,
-                        CONF_PROFILE: "eastron_sdm630",
-                        CONF_ROLE: DeviceRole.GRID.value,
-                    }
-                ),
-                subentry_type=SUBENTRY_DEVICE,
-                title=f"SDM630 (unit {unit_id})",
-                unique_id=str(unit_id),
-            ),
-        )
-    return True
+    """Bring an entry written by an older ems to this one's version (glue/migrations.py)."""
+    return migrate_entry(hass, entry)

@@ -15,6 +15,8 @@ CONF_MAX_GAP: Final = "max_gap"
 CONF_ROLE: Final = "role"
 CONF_TRANSPORT: Final = "transport"
 CONF_SUNSPEC_MODELS: Final = "sunspec_models"
+# The other logical devices of a SunSpec chain, by their lead model's address: name, role, tuning.
+CONF_PARTS: Final = "parts"
 CONF_SERIAL_PORT: Final = "serial_port"
 CONF_BAUDRATE: Final = "baudrate"
 CONF_PARITY: Final = "parity"

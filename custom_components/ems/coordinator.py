@@ -133,23 +133,27 @@ class EmsCoordinator(DataUpdateCoordinator[SiteSnapshot]):
         """The requests of a cycle that reads every channel, the slow group included."""
         return list(self.cycle.reads.full_plan)
 
-    def devices_by_subentry(self, entry: EmsConfigEntry) -> dict[str, Device]:
-        """Each device with the id of the subentry that configures it."""
-        by_unit = {device.unit_id: device for device in self.devices.values()}
-        return {
-            subentry_id: by_unit[int(subentry.data[CONF_UNIT_ID])]
+    def devices_by_subentry(self, entry: EmsConfigEntry) -> list[tuple[str, Device]]:
+        """Each device with the id of the subentry that configures it (a SunSpec chain's
+        logical devices all belong to the subentry of their unit id)."""
+        units = {
+            int(subentry.data[CONF_UNIT_ID]): subentry_id
             for subentry_id, subentry in entry.subentries.items()
             if subentry.subentry_type == SUBENTRY_DEVICE
-            and int(subentry.data[CONF_UNIT_ID]) in by_unit
         }
+        return [
+            (units[device.unit_id], device)
+            for device in self.devices.values()
+            if device.unit_id in units
+        ]
 
-    def batteries_by_subentry(self, entry: EmsConfigEntry) -> dict[str, Device]:
+    def batteries_by_subentry(self, entry: EmsConfigEntry) -> list[tuple[str, Device]]:
         """The batteries ems can steer, with the id of the subentry that configures each."""
-        return {
-            subentry_id: device
-            for subentry_id, device in self.devices_by_subentry(entry).items()
+        return [
+            (subentry_id, device)
+            for subentry_id, device in self.devices_by_subentry(entry)
             if device.id in self.control.states
-        }
+        ]
 
     async def async_restore(self) -> None:
         """Resume counter baselines, totals, battery settings and serials from the last run."""

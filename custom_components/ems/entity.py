@@ -10,6 +10,7 @@ from .compat import via_device
 from .const import DOMAIN
 from .coordinator import EmsCoordinator
 from .engine.model import Device
+from .glue.devices import device_identifier, device_unique_id
 
 
 def hub_device_info(coordinator: EmsCoordinator) -> DeviceInfo:
@@ -26,10 +27,15 @@ def hub_device_info(coordinator: EmsCoordinator) -> DeviceInfo:
 def device_info(coordinator: EmsCoordinator, device: Device) -> DeviceInfo:
     """A device behind the hub, with what it told us about itself (SunSpec model 1, serial)."""
     entry = coordinator.config_entry
+    # A logical device without its own common model is made by whoever made the unit.
+    maker = _identity(coordinator, device, "Manufacturer")
+    unit = coordinator.devices.get(device.part_of) if device.part_of else None
+    if maker is None and unit is not None:
+        maker = _identity(coordinator, unit, "Manufacturer")
     info = DeviceInfo(
-        identifiers={(DOMAIN, f"{entry.entry_id}_{device.id}")},
+        identifiers={device_identifier(entry.entry_id, device.id)},
         name=device.name,
-        manufacturer=_identity(coordinator, device, "Manufacturer") or device.profile.manufacturer,
+        manufacturer=maker or device.profile.manufacturer,
         model=_identity(coordinator, device, "Model") or device.profile.model,
         **_via_hub(coordinator),
     )
@@ -53,7 +59,7 @@ def site_device_info(coordinator: EmsCoordinator) -> DeviceInfo:
     """The virtual site device: sums and flows of everything on the hub."""
     entry = coordinator.config_entry
     return DeviceInfo(
-        identifiers={(DOMAIN, f"{entry.entry_id}_site")},
+        identifiers={device_identifier(entry.entry_id, "site")},
         translation_key="site",
         manufacturer="ems",
         model="Energy site",
@@ -86,13 +92,13 @@ class EmsEntity(CoordinatorEntity[EmsCoordinator]):
         entry_id = coordinator.config_entry.entry_id
         if site:
             self._attr_device_info = site_device_info(coordinator)
-            self._attr_unique_id = f"{entry_id}_site_{description.key}"
+            self._attr_unique_id = device_unique_id(entry_id, "site", description.key)
         elif device is None:
             self._attr_device_info = hub_device_info(coordinator)
             self._attr_unique_id = f"{entry_id}_{description.key}"
         else:
             self._attr_device_info = device_info(coordinator, device)
-            self._attr_unique_id = f"{entry_id}_{device.id}_{description.key}"
+            self._attr_unique_id = device_unique_id(entry_id, device.id, description.key)
 
     @property
     def available(self) -> bool:

@@ -139,7 +139,7 @@ async def async_setup_entry(
 ) -> None:
     """Limits and settings for every battery ems can steer."""
     coordinator = entry.runtime_data.coordinator
-    for subentry_id, device in coordinator.batteries_by_subentry(entry).items():
+    for subentry_id, device in coordinator.batteries_by_subentry(entry):
         async_add_entities(
             (EmsBatteryNumber(coordinator, description, device) for description in NUMBERS),
             config_subentry_id=subentry_id,

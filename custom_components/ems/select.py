@@ -28,7 +28,7 @@ async def async_setup_entry(
 ) -> None:
     """A mode select for every battery ems can steer."""
     coordinator = entry.runtime_data.coordinator
-    for subentry_id, device in coordinator.batteries_by_subentry(entry).items():
+    for subentry_id, device in coordinator.batteries_by_subentry(entry):
         async_add_entities(
             [EmsBatteryModeSelect(coordinator, MODE, device)], config_subentry_id=subentry_id
         )

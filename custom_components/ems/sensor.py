@@ -279,12 +279,12 @@ async def async_setup_entry(
     async_add_entities(
         EmsRateSensor(coordinator, description, site=True) for description in RATE_SENSORS
     )
-    for subentry_id, device in coordinator.devices_by_subentry(entry).items():
+    for subentry_id, device in coordinator.devices_by_subentry(entry):
         async_add_entities(
             (EmsSensor(coordinator, d, device) for d in device_descriptions(device)),
             config_subentry_id=subentry_id,
         )
-    for subentry_id, device in coordinator.batteries_by_subentry(entry).items():
+    for subentry_id, device in coordinator.batteries_by_subentry(entry):
         async_add_entities(
             (EmsSensor(coordinator, d, device) for d in control_sensors(device.id)),
             config_subentry_id=subentry_id,

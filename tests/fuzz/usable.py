@@ -31,7 +31,7 @@ CYCLE = timedelta(seconds=10)
 
 
 def device_for(profile: DeviceProfile, unit_id: int = 1) -> Device:
-    """The device a subentry with this profile becomes (devices.device_from_subentry)."""
+    """The device a subentry with this profile becomes (devices.devices_from_subentry)."""
     return Device(
         id=f"unit{unit_id}",
         name=profile.model,

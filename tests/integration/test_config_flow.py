@@ -31,6 +31,7 @@ from custom_components.ems.glue.statistics import free_statistics_hub, statistic
 from simulator import SiteSimulator
 
 FLOW = "custom_components.ems.config_flow"
+DEVICE_STEPS = "custom_components.ems.glue.device_flow"
 
 
 def _closed_port() -> int:
@@ -463,7 +464,7 @@ async def test_an_unexpected_error_is_a_form_error_then_recovers(
     """A fault nobody foresaw while identifying the device ends in the form with `unknown`
     (its traceback in the log), never in a broken flow; the next try goes on."""
     flow_id = await _start(hass)
-    with patch(f"{FLOW}.async_identify", side_effect=RuntimeError("injected")):
+    with patch(f"{DEVICE_STEPS}.async_identify", side_effect=RuntimeError("injected")):
         result = await hass.config_entries.flow.async_configure(flow_id, _hub(simulator.port))
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {"base": "unknown"}
@@ -476,7 +477,7 @@ async def test_an_unexpected_error_adding_a_device_then_recovers(
     hass: HomeAssistant, init_integration: MockConfigEntry
 ) -> None:
     """The same in Add device: `unknown` on the form, and the next try finds the battery."""
-    with patch(f"{FLOW}.async_identify", side_effect=RuntimeError("injected")):
+    with patch(f"{DEVICE_STEPS}.async_identify", side_effect=RuntimeError("injected")):
         result = await _add_device(hass, init_integration, 3)
     assert result["errors"] == {"base": "unknown"}
     result = await hass.config_entries.subentries.async_configure(

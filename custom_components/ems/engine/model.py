@@ -200,6 +200,8 @@ class Device:
     on_threshold_w: float = 10.0
     # Installed the other way round: its power reads with the opposite sign.
     invert_power: bool = False
+    # The device whose unit id this one shares (one logical device of a SunSpec chain, say).
+    part_of: str | None = None
 
 
 class Quality(StrEnum):

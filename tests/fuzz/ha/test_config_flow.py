@@ -32,8 +32,9 @@ from custom_components.ems.engine.modbus.transport import (
     ModbusTransportError,
 )
 from custom_components.ems.engine.profiles.sunspec import ModelInstance, build_profile
+from custom_components.ems.engine.profiles.sunspec_chain import primary_index, split_chain
 from custom_components.ems.engine.tariffs.options import Co2Mode, ExportMode, PriceMode, problems
-from custom_components.ems.glue import flow_forms
+from custom_components.ems.glue import device_flow, flow_forms
 from custom_components.ems.glue.devices import Catalogue, Identified
 
 from ...integration.conftest import device_subentry
@@ -345,17 +346,21 @@ def devices_answer(answer: str) -> Iterator[list[tuple[HubSettings, int]]]:
             raise ModbusTransportError(ModbusErrorKind(answer), "fuzz")
         if answer == "meter":
             return Identified(profile=catalogue.profiles["eastron_sdm630"], sunspec_models=[])
-        if answer == "sunspec":
+        if answer == "sunspec":  # SolarEdge-style: the device step, then one part step
             chain = [
-                ModelInstance(model_id=1, address=40002, length=66),
-                ModelInstance(model_id=103, address=40070, length=50),
+                ModelInstance(model_id=1, address=40002, length=65),
+                ModelInstance(model_id=103, address=40069, length=50),
+                ModelInstance(model_id=1, address=40121, length=65),
+                ModelInstance(model_id=203, address=40188, length=105),
             ]
-            return Identified(profile=build_profile(chain), sunspec_models=chain)
+            parts = split_chain(chain)
+            profile = build_profile(list(parts[primary_index(parts)].models))
+            return Identified(profile=profile, sunspec_models=chain, parts=parts)
         return Identified(profile=None, sunspec_models=[])
 
     # A created hub is stored but not started: the fuzz is about the flow, not a live socket.
     with (
-        patch.object(config_flow, "async_identify", identify),
+        patch.object(device_flow, "async_identify", identify),
         patch("custom_components.ems.async_setup_entry", return_value=True),
         patch("custom_components.ems.async_unload_entry", return_value=True),
     ):
@@ -390,6 +395,17 @@ def check_result(result: Any, strings: dict[str, Any]) -> None:
             assert error in strings["error"], (field, error)
     if kind is FlowResultType.ABORT:
         assert result["reason"] in strings["abort"], result["reason"]
+
+
+async def send_device(
+    manager: Any, flow_id: str, device: dict[str, Any], strings: dict[str, Any]
+) -> None:
+    """The device step, then each further logical device's step with the same name and role."""
+    result = await send(manager, flow_id, device, strings)
+    part = {key: value for key, value in device.items() if key in {"name", "role"}}
+    while result is not None and result.get("step_id") == "part":
+        if (result := await send(manager, flow_id, part, strings)) and result["errors"]:
+            break
 
 
 async def send(
@@ -435,7 +451,7 @@ async def test_network_flow(
             result = await send(manager, start["flow_id"], {"next_step_id": "network"}, HUB_STRINGS)
             result = await send(manager, start["flow_id"], hub, HUB_STRINGS)
             if result is not None and result.get("step_id") == "device":
-                await send(manager, start["flow_id"], device, HUB_STRINGS)
+                await send_device(manager, start["flow_id"], device, HUB_STRINGS)
         check_sane_request(asked)
         await _forget_hubs(hass)
 
@@ -453,7 +469,7 @@ async def test_serial_flow(
             await send(manager, start["flow_id"], {"next_step_id": "serial"}, HUB_STRINGS)
             result = await send(manager, start["flow_id"], hub, HUB_STRINGS)
             if result is not None and result.get("step_id") == "device":
-                await send(manager, start["flow_id"], device, HUB_STRINGS)
+                await send_device(manager, start["flow_id"], device, HUB_STRINGS)
         check_sane_request(asked)
         await _forget_hubs(hass)
 
@@ -489,7 +505,7 @@ async def test_device_subentry_flow(
         async with one_flow(manager, start):
             result = await send(manager, start["flow_id"], unit, DEVICE_STRINGS)
             if result is not None and result.get("step_id") == "device":
-                await send(manager, start["flow_id"], device, DEVICE_STRINGS)
+                await send_device(manager, start["flow_id"], device, DEVICE_STRINGS)
         check_sane_request(asked)
         grid = next(iter(entry.subentries))
         start = await manager.async_init(
