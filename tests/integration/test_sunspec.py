@@ -15,6 +15,7 @@ from custom_components.ems.engine.modbus.discovery import discover_sunspec
 from custom_components.ems.engine.modbus.transport import HubSettings, ModbusHub
 from custom_components.ems.glue.devices import Catalogue, async_identify
 from simulator import SiteSimulator
+from tests.integration.sunspec_states import assert_shows
 
 SERVED_CHAINS = {2: [1, 103], 3: [1, 124, 802], 4: [1, 203]}
 
@@ -74,14 +75,6 @@ async def test_every_sunspec_channel_equals_the_simulator(
             state = hass.states.get(entity_id)
             assert state is not None
             assert state.state != STATE_UNAVAILABLE, entity_id
-            expected = served[spec.origin]
-            if expected is None:
-                assert state.state == "unknown", (entity_id, spec.origin)
-            elif isinstance(expected, str):
-                assert state.state == expected, entity_id
-            else:
-                value = float(state.state)
-                canonical = expected / 1000 if spec.unit == "Wh" else expected
-                assert value == pytest.approx(canonical, rel=1e-9, abs=1e-9), spec.origin
+            assert_shows(spec, served[spec.origin], state)
             checked += 1
     assert checked > 60

@@ -23,10 +23,11 @@ from custom_components.ems.const import (
     SUBENTRY_DEVICE,
 )
 from custom_components.ems.coordinator import EmsCoordinator
-from custom_components.ems.engine.model import ChannelKind, Device
+from custom_components.ems.engine.model import Device
 from simulator import SiteSimulator
 from simulator.solaredge import SOLAREDGE_UNIT
 from tests.integration.conftest import device_subentry
+from tests.integration.sunspec_states import assert_shows
 
 # The chain as the SolarEdge-style unit serves it (the addresses are the document's).
 SOLAREDGE_CHAIN = [
@@ -174,16 +175,8 @@ async def test_every_point_reads_its_own_model(
             state = hass.states.get(entity_id)
             assert state is not None
             assert state.state != STATE_UNAVAILABLE, entity_id
-            expected = served[_served_key(solaredge, device, spec.origin, spec.register.address)]
-            # An acc32 total of 0 is SunSpec's "not implemented" (the house never exported).
-            if expected is None or (expected == 0 and spec.kind is ChannelKind.COUNTER):
-                assert state.state == "unknown", (entity_id, spec.origin)
-            elif isinstance(expected, str):
-                assert state.state == expected, entity_id
-            else:
-                canonical = expected / 1000 if spec.unit == "Wh" else expected
-                assert state.state != "unknown", (entity_id, spec.origin, expected)
-                assert float(state.state) == pytest.approx(canonical, abs=1e-9), spec.origin
+            key = _served_key(solaredge, device, spec.origin, spec.register.address)
+            assert_shows(spec, served[key], state)
             checked[device.id] = checked.get(device.id, 0) + 1
     # Each meter shows the 15 points that the single device of old dropped, and more.
     assert checked[GRID_METER] >= 30

@@ -52,8 +52,14 @@ async def test_every_channel_of_every_device_is_named(
     await hass.async_block_till_done()
     sensors = STRINGS["entity"]["sensor"]
     for device in entry.runtime_data.coordinator.devices.values():  # type: ignore[attr-defined]
-        keys = [spec.key for spec in device.profile.channels] + list(derived_keys(device))
-        for key in keys:
+        for spec in device.profile.channels:
+            symbols = spec.symbols
+            key = translation_for(spec.key, spec.origin, symbolic=symbols is not None)[0]
+            assert key in sensors, (device.name, spec.key)
+            if symbols is not None and not symbols.bitfield:
+                # An enum sensor's every state has its name.
+                assert set(symbols.options) <= set(sensors[key]["state"]), (device.name, key)
+        for key in derived_keys(device):
             assert translation_for(key)[0] in sensors, (device.name, key)
 
 

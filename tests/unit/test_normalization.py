@@ -71,4 +71,4 @@ def test_unknown_or_unsupported_unit(unit: str) -> None:
 @pytest.mark.parametrize("unit", sorted(COUNTER_UNITS))
 def test_every_counter_unit_has_a_canonical_unit(unit: str) -> None:
     """The units that make a channel a counter are all units the validator accepts."""
-    assert canonical_unit(unit) in {"kWh", "kvarh", "Ah"}
+    assert canonical_unit(unit) in {"kWh", "kvarh", "kVAh", "Ah"}

@@ -122,6 +122,40 @@ class Register:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class Symbols:
+    """What an enumerated or bit-field point's values mean, as its standard names them.
+
+    Names are state keys: lowercase letters, digits and underscores. Readings stay numbers;
+    only what shows them (a sensor, an attribute) turns them into names.
+    """
+
+    names: tuple[tuple[int, str], ...]
+    # A bit field names its bits (value = bit number); an enumeration names its values.
+    bitfield: bool = False
+
+    def state(self, value: float | str | None) -> str | None:
+        """An enumerated value's name; `None` for a value the standard does not define."""
+        if not isinstance(value, int | float) or value != int(value):
+            return None
+        return next((name for number, name in self.names if number == int(value)), None)
+
+    def active(self, value: float | str | None) -> tuple[str, ...]:
+        """A bit field's set bits, by name; a bit the standard leaves unnamed is `bit_<n>`."""
+        if not isinstance(value, int | float) or value != int(value) or value < 0:
+            return ()
+        bits = int(value)
+        named = dict(self.names)
+        return tuple(
+            named.get(bit, f"bit_{bit}") for bit in range(bits.bit_length()) if bits >> bit & 1
+        )
+
+    @property
+    def options(self) -> list[str]:
+        """Every name, in the standard's order."""
+        return [name for _, name in self.names]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class ChannelSpec:
     """One measurable or settable quantity of a device, as the profile defines it."""
 
@@ -136,6 +170,8 @@ class ChannelSpec:
     maximum: float | None = None
     # Where the channel comes from in a standard map, e.g. "103.W" for a SunSpec point.
     origin: str | None = None
+    # The names of an enumerated or bit-field channel's values.
+    symbols: Symbols | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -21,6 +21,8 @@ _REGISTRY: pint.UnitRegistry[float] = pint.UnitRegistry()
 # Reactive power gets a dimension of its own so that it can never be converted into watts.
 _REGISTRY.define("var = [reactive_power] = VAr")
 _REGISTRY.define("varh = var * hour = VArh")
+# Apparent energy (SunSpec meters' VAh totals) is no energy in watt-hours either.
+_REGISTRY.define("VAh = [apparent_energy]")
 
 _POWER = _REGISTRY.watt.dimensionality
 _ENERGY = _REGISTRY.kilowatt_hour.dimensionality
@@ -28,6 +30,8 @@ _CANONICAL_BY_DIMENSION: dict[object, str] = {
     _ENERGY: "kWh",
     _REGISTRY.var.dimensionality: "var",
     _REGISTRY.varh.dimensionality: "kvarh",
+    _REGISTRY.VAh.dimensionality: "kVAh",
+    _REGISTRY.ohm.dimensionality: "Ω",
     _REGISTRY.volt.dimensionality: "V",
     _REGISTRY.ampere.dimensionality: "A",
     _REGISTRY.hertz.dimensionality: "Hz",
@@ -35,7 +39,7 @@ _CANONICAL_BY_DIMENSION: dict[object, str] = {
     _REGISTRY.ampere_hour.dimensionality: "Ah",
     _REGISTRY.second.dimensionality: "s",
 }
-_PINT_SPELLING = {"°C": "degC", "%": "percent", "VA": "volt_ampere"}
+_PINT_SPELLING = {"°C": "degC", "%": "percent", "VA": "volt_ampere", "Ω": "ohm"}
 
 
 class UnitError(ValueError):

@@ -14,7 +14,7 @@ from datetime import datetime
 import math
 from typing import Any, Final, overload
 
-from .cleaning import CounterGuard, CounterState, assess, check_rating
+from .cleaning import REASON_NOT_IMPLEMENTED, CounterGuard, CounterState, assess, check_rating
 from .modbus.codec import decode_channel, scale_exponent, was_read
 from .modbus.plan import RegisterImage
 from .model import (
@@ -189,8 +189,14 @@ class SitePipeline:
         return replace(reading, value=verdict.value)
 
     def _count(self, reading: Reading) -> None:
-        if reading.quality is Quality.REJECTED and reading.reason:
-            self.rejections[(reading.device_id, reading.reason)] += 1
+        if reading.quality is not Quality.REJECTED or not reading.reason:
+            return
+        # A point the device never implemented is a fact about the device, not bad data: only
+        # a channel that had a value and then reads "not implemented" counts as rejected.
+        never_had_a_value = (reading.device_id, reading.channel) not in self._held
+        if reading.reason == REASON_NOT_IMPLEMENTED and never_had_a_value:
+            return
+        self.rejections[(reading.device_id, reading.reason)] += 1
 
     def _hold(self, reading: Reading) -> Reading:
         """Show the last usable value for a few cycles instead of a rejected or missing one."""

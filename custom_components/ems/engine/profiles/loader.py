@@ -34,9 +34,9 @@ from ..normalization import UnitError, conversion_for
 
 BUILTIN_DIR = Path(__file__).parent
 MAX_REGISTERS_PER_CHANNEL = 125
-# Only units the unit validator accepts (normalization.conversion_for): apparent energy (VAh)
-# has no canonical unit yet, so a VAh channel is refused rather than mislabelled as kWh.
-COUNTER_UNITS = frozenset({"Wh", "kWh", "MWh", "varh", "kvarh", "Ah"})
+# Units whose channels default to counters; each one the unit validator accepts
+# (normalization.conversion_for). Apparent energy is its own quantity, in kVAh, never kWh.
+COUNTER_UNITS = frozenset({"Wh", "kWh", "MWh", "varh", "kvarh", "VAh", "kVAh", "Ah"})
 _UNIT_TEXT = re.compile(r"^\D{1,32}$")
 
 
