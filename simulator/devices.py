@@ -11,7 +11,8 @@ load tests that need many devices on one hub.
 
 Layouts: the same site as other vendors wire it. "solaredge" serves the PV inverter and its two
 meters (grid and consumption) on unit 2, SolarEdge-style (simulator.solaredge), in place of
-units 1, 2 and 4.
+units 1, 2 and 4. "hybrid" serves a hybrid inverter with its battery on unit 2
+(simulator.hybrid: 1, 103, 120-123, 160, 124, 802), in place of units 2, 3 and 4.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from simulator.eastron import SDM120_HEAT_PUMP_METER, SDM630_GRID_METER, sdm630_grid_meter_copy
+from simulator.hybrid import HYBRID_INVERTER
 from simulator.registers import DeviceMap
 from simulator.solaredge import SOLAREDGE_INVERTER
 from simulator.sunspec_devices import BATTERY_STORAGE, PV_INVERTER, PV_METER
@@ -39,6 +41,10 @@ LAYOUTS: Mapping[str, Mapping[int, DeviceMap]] = {
     "solaredge": {
         device.unit_id: device
         for device in (SOLAREDGE_INVERTER, BATTERY_STORAGE, SDM120_HEAT_PUMP_METER)
+    },
+    "hybrid": {
+        device.unit_id: device
+        for device in (SDM630_GRID_METER, HYBRID_INVERTER, SDM120_HEAT_PUMP_METER)
     },
 }
 

@@ -44,7 +44,7 @@ _HEAT_PUMP_TAN_PHI = math.tan(math.acos(0.96))
 # Clear-sky PV: Haurwitz global horizontal irradiance times a performance ratio that stands in
 # for panel tilt, temperature and inverter losses.
 _PERFORMANCE_RATIO = 0.85
-_INVERTER_EFFICIENCY = 0.97
+INVERTER_EFFICIENCY = 0.97
 
 # Daily household profile in local mean solar time: (centre hour, width in hours, peak W).
 _LOAD_PEAKS = ((7.25, 0.8, 900.0), (12.5, 1.2, 350.0), (19.0, 1.4, 1400.0))
@@ -299,7 +299,7 @@ def pv_dc_side(pv_w: float, pv_kwp: float) -> tuple[float, float]:
     if pv_w <= 0.0:
         return 0.0, 0.0
     voltage = 330.0 + 60.0 * min(pv_w / (pv_kwp * 1000.0), 1.0)
-    return voltage, pv_w / _INVERTER_EFFICIENCY / voltage
+    return voltage, pv_w / INVERTER_EFFICIENCY / voltage
 
 
 def phase_reading(voltage_v: float, active_w: float, reactive_var: float) -> PhaseReading:

@@ -14,7 +14,7 @@ from typing import Literal
 from simulator.physics import SiteModel, SiteState
 
 Function = Literal["input", "holding"]
-NumericType = Literal["uint16", "int16", "uint32", "int32", "float32", "acc32"]
+NumericType = Literal["uint16", "int16", "uint32", "int32", "float32", "acc32", "acc64"]
 DataType = NumericType | Literal["string"]
 WordOrder = Literal["big", "little"]
 # What a register serves: a number, text, or None where the device has no value (a SunSpec
@@ -28,13 +28,17 @@ _STRUCT_FORMATS: dict[NumericType, str] = {
     "int32": ">i",
     "float32": ">f",
     "acc32": ">I",
+    "acc64": ">Q",
 }
+# Accumulators roll over at their width; their "not implemented" 0 is also a count.
+_ACCUMULATOR_MODULUS: dict[NumericType, int] = {"acc32": 1 << 32, "acc64": 1 << 64}
 _INTEGER_RANGES: dict[NumericType, tuple[int, int]] = {
     "uint16": (0, 0xFFFF),
     "int16": (-0x8000, 0x7FFF),
     "uint32": (0, 0xFFFF_FFFF),
     "int32": (-0x8000_0000, 0x7FFF_FFFF),
     "acc32": (0, 0xFFFF_FFFF),
+    "acc64": (0, 0xFFFF_FFFF_FFFF_FFFF),
 }
 
 
@@ -45,11 +49,12 @@ def word_count(data_type: NumericType) -> int:
 
 def encode(value: float, data_type: NumericType, word_order: WordOrder = "big") -> list[int]:
     """Raw value to 16-bit words. Integer types saturate like a device clamping its reading;
-    an accumulator (acc32) rolls over."""
+    an accumulator (acc32, acc64) rolls over."""
     if data_type == "float32":
         packed = struct.pack(">f", value)
-    elif data_type == "acc32":
-        packed = struct.pack(">I", round(value) % 0x1_0000_0000)
+    elif data_type in _ACCUMULATOR_MODULUS:
+        modulus = _ACCUMULATOR_MODULUS[data_type]
+        packed = struct.pack(_STRUCT_FORMATS[data_type], round(value) % modulus)
     else:
         low, high = _INTEGER_RANGES[data_type]
         packed = struct.pack(_STRUCT_FORMATS[data_type], min(max(round(value), low), high))
@@ -134,7 +139,7 @@ class RegisterDef:
         if self.data_type == "string":
             return decode_string(words) or None
         raw = decode(words, self.data_type, self.word_order)
-        if raw == self.not_implemented and self.data_type != "acc32":
+        if raw == self.not_implemented and self.data_type not in _ACCUMULATOR_MODULUS:
             return None
         return self._from_raw(raw)
 
@@ -145,8 +150,8 @@ class RegisterDef:
         if data_type == "string":
             raise TypeError(f"{self.key} is a string")
         raw = round(value / 10.0**self.scale_exp)
-        if data_type == "acc32":
-            return raw % 0x1_0000_0000
+        if data_type in _ACCUMULATOR_MODULUS:
+            return raw % _ACCUMULATOR_MODULUS[data_type]
         low, high = _INTEGER_RANGES[data_type]
         if self.not_implemented == low:
             low += 1

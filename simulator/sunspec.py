@@ -9,13 +9,14 @@ the points), and the end marker (ID 0xFFFF, L 0). Anything outside answers excep
 Encoding: integers with a scale factor that is fixed per device (a `sunssf` point holds the
 exponent). A point the device does not implement serves its type's "not implemented" value:
 int16 and sunssf 0x8000, uint16/enum16/bitfield16/count 0xFFFF, int32 0x80000000,
-uint32/enum32/bitfield32 0xFFFFFFFF, acc32 0, string all NUL. An implemented value
+uint32/enum32/bitfield32 0xFFFFFFFF, acc32 and acc64 0, string all NUL. An implemented value
 never encodes to that value (it saturates one step short), except an acc32 counter, whose 0 is
 a count; a reader tells an implemented accumulator by its scale factor, which is implemented.
 A pad point serves 0 (pysunspec2 reads it as 0 too).
 
 `device_values` keys are "<model id>.<point name>" (e.g. "103.W", "1.SN"; a further instance
-of a model on the same device "<model id>@<instance>.<point name>", e.g. "203@grid.W"), plus "SunS",
+of a model on the same device "<model id>@<instance>.<point name>", e.g. "203@grid.W"; a point of
+a repeating group "<model id>.<repeat>.<point name>", e.g. "160.2.DCW"), plus "SunS",
 "end.ID" and "end.L". Numbers are physical values (scale factor applied), text is str, and a
 point that is not implemented is None.
 """
@@ -56,6 +57,7 @@ _POINT_TYPES: Mapping[str, tuple[NumericType, int]] = {
     "enum32": ("uint32", 0xFFFF_FFFF),
     "bitfield32": ("uint32", 0xFFFF_FFFF),
     "acc32": ("acc32", 0),
+    "acc64": ("acc64", 0),
 }
 
 
@@ -74,20 +76,27 @@ class PointDef:
 
 @dataclass(frozen=True, slots=True)
 class ModelDef:
-    """A SunSpec model without repeating groups, as its definition lays it out."""
+    """A SunSpec model as its definition lays it out: its fixed points, then at most one
+    repeating group (model 160's module), whose offsets count from the group's start."""
 
     model_id: int
     name: str
     points: tuple[PointDef, ...]
+    repeating: tuple[PointDef, ...] = ()
 
     @property
     def length(self) -> int:
-        """The model's L: its registers after ID and L."""
+        """The model's L without repeats: its fixed registers after ID and L."""
         return sum(point.size for point in self.points) - 2
 
+    @property
+    def repeat_size(self) -> int:
+        """Registers per repeat of the group."""
+        return sum(point.size for point in self.repeating)
+
     def point(self, name: str) -> PointDef:
-        """The point called `name`."""
-        for point in self.points:
+        """The point called `name`, fixed or in the group."""
+        for point in (*self.points, *self.repeating):
             if point.name == name:
                 return point
         raise KeyError(f"model {self.model_id} has no point {name!r}")
@@ -101,11 +110,20 @@ def model_definition(model_id: int) -> ModelDef:
     )
     document: dict[str, Any] = json.loads(resource.read_text(encoding="utf-8"))
     group = document["group"]
-    if group.get("groups"):
-        raise ValueError(f"model {model_id} has repeating groups; the simulator serves none")
+    groups = group.get("groups") or []
+    if len(groups) > 1 or any(int(sub.get("count") or 0) != 0 for sub in groups):
+        raise ValueError(f"model {model_id}: the simulator serves one repeating group at most")
+    points = _points(group["points"])
+    if [point.name for point in points[:2]] != ["ID", "L"]:
+        raise ValueError(f"model {model_id} does not start with ID and L")
+    repeating = _points(groups[0]["points"]) if groups else ()
+    return ModelDef(int(document["id"]), group["name"], points, repeating)
+
+
+def _points(raw: Sequence[Mapping[str, Any]]) -> tuple[PointDef, ...]:
     points: list[PointDef] = []
     offset = 0
-    for point in group["points"]:
+    for point in raw:
         size = int(point["size"])
         points.append(
             PointDef(
@@ -119,9 +137,7 @@ def model_definition(model_id: int) -> ModelDef:
             )
         )
         offset += size
-    if [point.name for point in points[:2]] != ["ID", "L"]:
-        raise ValueError(f"model {model_id} does not start with ID and L")
-    return ModelDef(int(document["id"]), group["name"], tuple(points))
+    return tuple(points)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +159,9 @@ class ServedModel:
     # The length the device reports, when shorter than the definition's: the points past it
     # are not served (SolarEdge's common models stop before the pad, at 65).
     length: int | None = None
+    # How often the repeating group is served (model 160's modules); its points are keyed
+    # "<model id>.<repeat>.<point>", counting from 1 ("160.2.DCW").
+    repeats: int = 0
 
     @property
     def key_prefix(self) -> str:
@@ -151,22 +170,29 @@ class ServedModel:
 
     def served_length(self, definition: ModelDef) -> int:
         """The L register's value."""
-        return definition.length if self.length is None else self.length
+        if self.length is not None:
+            return self.length
+        return definition.length + self.repeats * definition.repeat_size
 
     def check(self, definition: ModelDef) -> None:
         """Reject names the definition lacks, and inconsistent settings."""
-        if not 0 <= self.served_length(definition) <= definition.length:
+        full = definition.length + self.repeats * definition.repeat_size
+        if not 0 <= self.served_length(definition) <= full:
             raise ValueError(f"model {self.model_id}: length past the definition's")
+        if self.repeats and not definition.repeating:
+            raise ValueError(f"model {self.model_id} has no repeating group")
+        fixed = {point.name for point in definition.points}
         for name in (*self.scale_factors, *self.implemented, *self.writable, *self.counters):
             point = definition.point(name)
-            if point.offset + point.size > 2 + self.served_length(definition):
+            if name in fixed and point.offset + point.size > 2 + self.served_length(definition):
                 raise ValueError(f"{self.model_id}.{name} lies past the served length")
         for name in self.scale_factors:
             if definition.point(name).type != "sunssf":
                 raise ValueError(f"{self.model_id}.{name} is not a scale factor")
         for name in self.implemented:
             point = definition.point(name)
-            if point.type in ("sunssf", "pad") or name in ("ID", "L"):
+            header = name in ("ID", "L") and all(p.name != name for p in definition.repeating)
+            if point.type in ("sunssf", "pad") or header:
                 raise ValueError(f"{self.model_id}.{name} is served without being implemented")
             if isinstance(point.sf, str) and point.sf not in self.scale_factors:
                 raise ValueError(f"{self.model_id}.{name} needs its scale factor {point.sf}")
@@ -225,6 +251,26 @@ class _SunSpecValues:
         return self._fixed | dict(values)
 
 
+def _layout(
+    definition: ModelDef, served: ServedModel, address: int, length: int
+) -> list[tuple[PointDef, str, int]]:
+    """(point, key, address) of every point the model serves within its length: the fixed
+    points, then each repeat of the group."""
+    end = address + 2 + length
+    laid: list[tuple[PointDef, str, int]] = [
+        (point, f"{served.key_prefix}.{point.name}", address + point.offset)
+        for point in definition.points
+    ]
+    start = address + 2 + definition.length
+    for repeat in range(1, served.repeats + 1):
+        laid += [
+            (point, f"{served.key_prefix}.{repeat}.{point.name}", start + point.offset)
+            for point in definition.repeating
+        ]
+        start += definition.repeat_size
+    return [(point, key, at) for point, key, at in laid if at + point.size <= end]
+
+
 def sunspec_device(
     name: str,
     unit_id: int,
@@ -244,14 +290,11 @@ def sunspec_device(
         definition = model_definition(served.model_id)
         served.check(definition)
         length = served.served_length(definition)
-        for point in definition.points:
-            if point.offset + point.size > 2 + length:
-                break
-            key = f"{served.key_prefix}.{point.name}"
-            registers.append(_register(point, key, address + point.offset, served))
-            if point.name == "ID":
+        for point, key, at in _layout(definition, served, address, length):
+            registers.append(_register(point, key, at, served))
+            if point.name == "ID" and at == address:
                 fixed[key] = served.model_id
-            elif point.name == "L":
+            elif point.name == "L" and at == address + 1:
                 fixed[key] = length
             elif point.type == "sunssf":
                 fixed[key] = served.scale_factors.get(point.name)

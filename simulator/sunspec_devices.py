@@ -187,7 +187,7 @@ PV_INVERTER = sunspec_device(
 
 # --- unit 3: battery storage ---------------------------------------------------------------
 
-_STORAGE = ServedModel(
+STORAGE = ServedModel(
     124,
     scale_factors={
         "WChaMax_SF": 0,
@@ -213,7 +213,7 @@ _STORAGE = ServedModel(
         }
     ),
 )
-_BATTERY = ServedModel(
+BATTERY = ServedModel(
     802,
     scale_factors={
         "AHRtg_SF": -1,
@@ -275,7 +275,7 @@ def charge_status(battery_w: float, soc_pct: float) -> int:
     return CHARGE_STATUS_HOLDING
 
 
-def _storage_values(state: SiteState) -> dict[str, Value]:
+def storage_values(state: SiteState) -> dict[str, Value]:
     config = state.config
     controls = state.storage_controls
     soc = state.soc_pct
@@ -333,7 +333,7 @@ def _storage_values(state: SiteState) -> dict[str, Value]:
     }
 
 
-def _apply_storage_writes(model: SiteModel, written: Mapping[str, Value]) -> None:
+def apply_storage_writes(model: SiteModel, written: Mapping[str, Value]) -> None:
     """Model 124 writes to the battery inverter; ValueError rejects the whole write."""
     current = model.storage_controls
     settings: dict[str, float] = {}
@@ -360,9 +360,9 @@ BATTERY_STORAGE = sunspec_device(
     "SunSpec battery storage",
     3,
     SUNSPEC_BASE,
-    [COMMON, _STORAGE, _BATTERY],
-    _storage_values,
-    apply_writes=_apply_storage_writes,
+    [COMMON, STORAGE, BATTERY],
+    storage_values,
+    apply_writes=apply_storage_writes,
 )
 
 

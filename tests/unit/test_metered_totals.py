@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 import json
 
 import pytest
 
 from custom_components.ems.engine.model import Device, DeviceRole
 from custom_components.ems.engine.profiles.loader import builtin_profiles
+from custom_components.ems.engine.profiles.sunspec import ModelInstance, build_profile
 from custom_components.ems.engine.site.metered import MeteredTotals
 
 GRID = Device(
@@ -103,3 +105,25 @@ def test_restore_round_trip() -> None:
     )
     assert step["grid_import"] == pytest.approx(1.0)
     assert MeteredTotals.from_dict("garbage").totals == {}
+
+
+def test_a_hybrid_inverters_ac_energy_is_no_production_counter() -> None:
+    """A hybrid's lifetime AC energy holds its battery's discharge too: production follows
+    the integrated power instead."""
+    chain = [ModelInstance(model_id=1, address=40002, length=66),
+             ModelInstance(model_id=103, address=40070, length=50)]  # fmt: skip
+    profile = build_profile(chain, with_storage=True)
+    assert profile.hybrid
+    hybrid = Device(id="hybrid", name="Hybrid", unit_id=2, profile=profile,
+                    role=DeviceRole.PRODUCTION)  # fmt: skip
+    plain = replace(hybrid, id="plain", profile=build_profile(chain))
+    assert not plain.profile.hybrid
+    totals = MeteredTotals()
+    values = {"hybrid": {"EnergyGenerated": 10.0}, "plain": {"EnergyGenerated": 10.0}}
+    totals.update([hybrid], values, _integrated(0))
+    step = totals.update([hybrid], {"hybrid": {"EnergyGenerated": 15.0}}, _integrated(2.0))
+    assert step["production"] == pytest.approx(2.0)
+    totals = MeteredTotals()
+    totals.update([plain], values, _integrated(0))
+    step = totals.update([plain], {"plain": {"EnergyGenerated": 15.0}}, _integrated(2.0))
+    assert step["production"] == pytest.approx(5.0)

@@ -740,3 +740,25 @@ def test_site_sums_match_the_ground_truth_over_a_day() -> None:
     )
     assert load.peak_demand_kw is not None
     assert load.peak_demand_kw <= config.heat_pump_power_w / 1000 + 1e-9
+
+
+def test_a_hybrid_inverter_produces_its_output_less_its_battery() -> None:
+    """A hybrid's AC output carries its battery: 2 kW out while its battery charges at 1 kW
+    is 3 kW of PV; without the battery's reading the production is unknown."""
+    hybrid = SiteInput(
+        role=DeviceRole.PRODUCTION,
+        device_type=DeviceType.INVERTER,
+        readings={"AC_Power": 2000.0},
+        battery_behind_w=-1000.0,
+    )
+    power = site_power([_meter(DeviceRole.GRID, 500.0), hybrid, _battery(-1000.0)])
+    assert power == SitePower(
+        grid_w=500.0, production_w=3000.0, battery_w=-1000.0, consumption_w=2500.0
+    )
+    unknown = SiteInput(
+        role=DeviceRole.PRODUCTION,
+        device_type=DeviceType.INVERTER,
+        readings={"AC_Power": 2000.0},
+        battery_behind_w=None,
+    )
+    assert unknown.power_w is None

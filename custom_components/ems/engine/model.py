@@ -193,6 +193,10 @@ class DeviceProfile:
     channels: tuple[ChannelSpec, ...]
     source: str = ""
     detect: Detection | None = None
+    # An inverter whose AC output also carries the battery at its unit id (a hybrid: SunSpec
+    # 103 with storage models 124/802 behind it). Its production is that output less the
+    # battery's power, and its lifetime AC energy is no production counter.
+    hybrid: bool = False
 
     def channel(self, key: str) -> ChannelSpec:
         """Return the channel with this key."""

@@ -84,12 +84,15 @@ def _energy_keys(item: SiteInput) -> tuple[str, ...]:
     return ("EnergyImport", "EnergyExport")
 
 
-def _site_input(device: Device, values: Mapping[str, float | None]) -> SiteInput:
+def _site_input(
+    device: Device, values: Mapping[str, float | None], battery_behind_w: float | None = 0.0
+) -> SiteInput:
     return SiteInput(
         role=device.role,
         device_type=device.profile.device_type,
         readings=values,
         invert=device.invert_power,
+        battery_behind_w=battery_behind_w,
     )
 
 
@@ -248,7 +251,10 @@ class SitePipeline:
     def _site_state(
         self, values: Mapping[str, Mapping[str, float | None]], epoch: float
     ) -> SiteState:
-        inputs = [_site_input(device, values[device.id]) for device in self.devices.values()]
+        inputs = [
+            _site_input(device, values[device.id], self._battery_behind(device, values))
+            for device in self.devices.values()
+        ]
         power = site_power(inputs)
         flows = split_flows(power)
         energies = self._site.update(power, flows, epoch)
@@ -268,6 +274,22 @@ class SitePipeline:
             energy_kwh={k: _tidy(v, ENERGY_DECIMALS) for k, v in totals.items()},
             estimated=energies.estimated,
         )
+
+    def _battery_behind(
+        self, device: Device, values: Mapping[str, Mapping[str, float | None]]
+    ) -> float | None:
+        """The power (+ discharge) of the batteries at a hybrid inverter's unit id; 0 for any
+        other device, None while one of them has no reading."""
+        if not device.profile.hybrid:
+            return 0.0
+        batteries = [
+            _site_input(other, values[other.id]).raw_power_w
+            for other in self.devices.values()
+            if other.unit_id == device.unit_id and other.profile.device_type is DeviceType.BATTERY
+        ]
+        if any(power is None for power in batteries):
+            return None
+        return sum(power for power in batteries if power is not None)
 
     # -- diagnostics and persistence -------------------------------------------------------
 

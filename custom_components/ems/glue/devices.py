@@ -45,8 +45,8 @@ from ..engine.modbus.transport import (
 from ..engine.model import DEFAULT_ROLE, Device, DeviceProfile, DeviceRole, DeviceType
 from ..engine.normalization import conversion_for
 from ..engine.profiles.loader import ProfileError, builtin_profiles, load_profiles
-from ..engine.profiles.sunspec import ModelInstance, build_profile, preload_definitions
-from ..engine.profiles.sunspec_chain import ChainPart, primary_index, split_chain
+from ..engine.profiles.sunspec import ModelInstance, preload_definitions
+from ..engine.profiles.sunspec_chain import ChainPart, part_profiles, primary_index, split_chain
 from ..engine.site.loads import DEFAULT_ON_THRESHOLD_W
 from ..engine.site.powers import POWER_CHANNEL
 
@@ -151,7 +151,7 @@ async def async_identify(settings: HubSettings, unit_id: int, catalogue: Catalog
         chain = await discover_sunspec(hub, unit_id)
         if chain:
             parts = split_chain(chain)
-            primary = build_profile(list(parts[primary_index(parts)].models))
+            primary = part_profiles(parts)[primary_index(parts)]
             return Identified(profile=primary, sunspec_models=chain, parts=parts)
         detected = await detect_profile(hub, unit_id, catalogue.profiles.values())
         return Identified(profile=detected, sunspec_models=[])
@@ -236,8 +236,7 @@ def devices_from_subentry(subentry: ConfigSubentry, catalogue: Catalogue) -> lis
     primary = primary_index(parts)
     own = device_id_of(unit_id)
     devices = []
-    for index, part in enumerate(parts):
-        profile = build_profile(list(part.models))
+    for index, (part, profile) in enumerate(zip(parts, part_profiles(parts), strict=True)):
         if index == primary:
             devices.append(
                 _device(own, subentry.title, unit_id=unit_id, profile=profile, settings=data)

@@ -245,21 +245,24 @@ def device_type_for(chain: list[ModelInstance]) -> DeviceType:
     return DeviceType.METER
 
 
-def build_profile(chain: list[ModelInstance]) -> DeviceProfile:
-    """A profile for exactly the supported models a device reported: every point of them."""
+def build_profile(chain: list[ModelInstance], *, with_storage: bool = False) -> DeviceProfile:
+    """A profile for exactly the supported models a device reported: every point of them.
+    `with_storage`: the unit also serves storage models, so an inverter here is a hybrid."""
     ordered = sorted(chain, key=lambda model: (model.model_id != BATTERY_MODEL, model.address))
     channels: dict[str, ChannelSpec] = {}
     for model in ordered:
         for spec in _channels(model, taken=channels.keys()):
             channels.setdefault(spec.key, spec)
     models = "+".join(str(model.model_id) for model in chain)
+    device_type = device_type_for(chain)
     return DeviceProfile(
         id=f"sunspec_{models.replace('+', '_')}",
         manufacturer="SunSpec",
         model=f"SunSpec {models}",
-        device_type=device_type_for(chain),
+        device_type=device_type,
         channels=tuple(channels.values()),
         source="sunspec",
+        hybrid=with_storage and device_type is DeviceType.INVERTER,
     )
 
 

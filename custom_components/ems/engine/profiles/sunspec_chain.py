@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..model import DeviceType
+from ..model import DeviceProfile, DeviceType
 from .sunspec import (
     BATTERY_MODEL,
     COMMON_MODEL,
@@ -20,6 +20,7 @@ from .sunspec import (
     METER_MODELS,
     STORAGE_CONTROL_MODEL,
     ModelInstance,
+    build_profile,
     device_type_for,
 )
 
@@ -129,3 +130,9 @@ def primary_index(parts: Sequence[ChainPart]) -> int:
     its Home Assistant device, its entities and its battery settings."""
     whole = device_type_for([model for part in parts for model in part.models])
     return _primary_of([part.device_type for part in parts], whole)
+
+
+def part_profiles(parts: Sequence[ChainPart]) -> list[DeviceProfile]:
+    """Each part's profile; an inverter is a hybrid when the unit also serves a battery."""
+    with_storage = any(part.device_type is DeviceType.BATTERY for part in parts)
+    return [build_profile(list(part.models), with_storage=with_storage) for part in parts]

@@ -136,7 +136,8 @@ def _site_counters(
         mapping = _SITE_COUNTERS.get((device.role, device.profile.device_type), {})
         for series, key in mapping.items():
             channel = _INVERTED.get(key, key) if device.invert_power else key
-            value = values[device.id].get(channel)
+            # A hybrid's AC energy counts its battery's discharge too: no production counter.
+            value = None if device.profile.hybrid else values[device.id].get(channel)
             if value is None:
                 missing.add(series)
             else:

@@ -78,6 +78,10 @@ class SiteInput:
     device_type: DeviceType
     readings: Mapping[str, float | None]
     invert: bool = False  # the device is installed the other way round
+    # A hybrid inverter's AC output carries the battery behind it too: that battery's power
+    # (+ discharge) is taken off the output, which leaves the production. None while the
+    # battery has no reading, 0 for every other device.
+    battery_behind_w: float | None = 0.0
 
     @property
     def raw_power_w(self) -> float | None:
@@ -92,9 +96,10 @@ class SiteInput:
     def power_w(self) -> float | None:
         """The power in its role's sign (see ROLE_SIGN); None when unusable."""
         raw = self.raw_power_w
-        if raw is None:
+        if raw is None or self.battery_behind_w is None:
             return None
-        return raw * power_sign(self.device_type, self.role) + 0.0  # + 0.0: no -0.0
+        own = raw - self.battery_behind_w
+        return own * power_sign(self.device_type, self.role) + 0.0  # + 0.0: no -0.0
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
