@@ -10,10 +10,24 @@ import importlib.resources
 import json
 from typing import Any
 
-from homeassistant.core import State
+from homeassistant.const import STATE_UNAVAILABLE
+from homeassistant.core import HomeAssistant, State
+from homeassistant.helpers import entity_registry as er
 import pytest
 
 from custom_components.ems.engine.model import ChannelSpec
+
+
+def live_state(hass: HomeAssistant, entry_id: str, device_id: str, spec: ChannelSpec) -> State:
+    """The state of a channel's sensor, which must exist and report."""
+    unique_id = f"{entry_id}_{device_id}_{spec.key}"
+    entity_id = er.async_get(hass).async_get_entity_id("sensor", "ems", unique_id)
+    assert entity_id is not None, unique_id
+    state = hass.states.get(entity_id)
+    assert state is not None
+    assert state.state != STATE_UNAVAILABLE, entity_id
+    return state
+
 
 _THOUSANDS = ("Wh", "varh", "VAh")  # served in these, shown in kWh, kvarh and kVAh
 

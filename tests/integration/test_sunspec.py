@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 
-from homeassistant.const import STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
 import pytest
@@ -15,7 +14,7 @@ from custom_components.ems.engine.modbus.discovery import discover_sunspec
 from custom_components.ems.engine.modbus.transport import HubSettings, ModbusHub
 from custom_components.ems.glue.devices import Catalogue, async_identify
 from simulator import SiteSimulator
-from tests.integration.sunspec_states import assert_shows
+from tests.integration.sunspec_states import assert_shows, live_state
 
 SERVED_CHAINS = {2: [1, 103], 3: [1, 124, 802], 4: [1, 203]}
 
@@ -69,12 +68,7 @@ async def test_every_sunspec_channel_equals_the_simulator(
         for spec in device.profile.channels:
             if spec.origin is None:
                 continue
-            unique_id = f"{site_entry.entry_id}_{device.id}_{spec.key}"
-            entity_id = entity_registry.async_get_entity_id("sensor", "ems", unique_id)
-            assert entity_id is not None, unique_id
-            state = hass.states.get(entity_id)
-            assert state is not None
-            assert state.state != STATE_UNAVAILABLE, entity_id
+            state = live_state(hass, site_entry.entry_id, device.id, spec)
             assert_shows(spec, served[spec.origin], state)
             checked += 1
     assert checked > 60

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from homeassistant.config_entries import SOURCE_USER
-from homeassistant.const import CONF_HOST, CONF_NAME, CONF_PORT, STATE_UNAVAILABLE
+from homeassistant.const import CONF_HOST, CONF_NAME, CONF_PORT
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import entity_registry as er
@@ -19,7 +19,7 @@ from custom_components.ems.engine.model import DeviceType
 from simulator import SiteSimulator
 from simulator.hybrid import HYBRID_UNIT
 from tests.integration.conftest import device_subentry
-from tests.integration.sunspec_states import assert_shows
+from tests.integration.sunspec_states import assert_shows, live_state
 
 FOUND = "inverter (103+120+121+122+123+160) + battery (1+124+802)"
 
@@ -102,12 +102,7 @@ async def test_every_point_of_the_hybrid_equals_the_simulator(
     for device in coordinator.devices.values():
         for spec in device.profile.channels:
             assert spec.origin is not None
-            unique_id = f"{entry.entry_id}_{device.id}_{spec.key}"
-            entity_id = entity_registry.async_get_entity_id("sensor", DOMAIN, unique_id)
-            assert entity_id is not None, unique_id
-            state = hass.states.get(entity_id)
-            assert state is not None
-            assert state.state != STATE_UNAVAILABLE, entity_id
+            state = live_state(hass, entry.entry_id, device.id, spec)
             assert_shows(spec, served[spec.origin], state)
             checked += 1
     assert checked > 190  # every point of the nine models

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from homeassistant.config_entries import SOURCE_RECONFIGURE, SOURCE_USER
-from homeassistant.const import CONF_HOST, CONF_NAME, CONF_PORT, STATE_UNAVAILABLE
+from homeassistant.const import CONF_HOST, CONF_NAME, CONF_PORT
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import device_registry as dr, entity_registry as er
@@ -27,7 +27,7 @@ from custom_components.ems.engine.model import Device
 from simulator import SiteSimulator
 from simulator.solaredge import SOLAREDGE_UNIT
 from tests.integration.conftest import device_subentry
-from tests.integration.sunspec_states import assert_shows
+from tests.integration.sunspec_states import assert_shows, live_state
 
 # The chain as the SolarEdge-style unit serves it (the addresses are the document's).
 SOLAREDGE_CHAIN = [
@@ -169,12 +169,7 @@ async def test_every_point_reads_its_own_model(
     for device in coordinator.devices.values():
         for spec in device.profile.channels:
             assert spec.origin is not None
-            unique_id = f"{entry.entry_id}_{device.id}_{spec.key}"
-            entity_id = entity_registry.async_get_entity_id("sensor", DOMAIN, unique_id)
-            assert entity_id is not None, unique_id
-            state = hass.states.get(entity_id)
-            assert state is not None
-            assert state.state != STATE_UNAVAILABLE, entity_id
+            state = live_state(hass, entry.entry_id, device.id, spec)
             key = _served_key(solaredge, device, spec.origin, spec.register.address)
             assert_shows(spec, served[key], state)
             checked[device.id] = checked.get(device.id, 0) + 1
