@@ -85,6 +85,9 @@ class PollGroup(StrEnum):
     SLOW = "slow"
 
 
+# Modbus addresses registers with 16 bits: nothing lies past 65535.
+LAST_REGISTER = 0xFFFF
+
 REGISTER_COUNT: dict[DataType, int] = {
     DataType.INT16: 1,
     DataType.UINT16: 1,

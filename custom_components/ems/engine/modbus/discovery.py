@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ..model import DeviceProfile, RegisterFunction
+from ..model import LAST_REGISTER, DeviceProfile, RegisterFunction
 from ..profiles.sunspec import END_OF_CHAIN, SUNSPEC_BASES, SUNSPEC_MARKER, ModelInstance
 from .codec import decode_words
 from .plan import ReadBlock
@@ -35,11 +35,22 @@ async def discover_sunspec(hub: ModbusHub, unit_id: int) -> list[ModelInstance]:
 
 
 async def _walk_chain(hub: ModbusHub, unit_id: int, address: int) -> list[ModelInstance]:
+    """The models up to the end marker. A header the device refuses, or one that would lie
+    past the last Modbus register, ends the chain too: the models before it were served, and
+    are a usable device. A model's length is cut where the register space ends."""
     chain: list[ModelInstance] = []
     for _ in range(_MAX_MODELS):
-        model_id, length = await hub.read(_holding(unit_id, address, 2))
+        if address + 1 > LAST_REGISTER:
+            break
+        try:
+            model_id, length = await hub.read(_holding(unit_id, address, 2))
+        except ModbusTransportError as err:
+            if err.kind is not ModbusErrorKind.EXCEPTION_RESPONSE:
+                raise
+            break
         if model_id == END_OF_CHAIN:
             break
+        length = min(length, LAST_REGISTER - address - 1)
         chain.append(ModelInstance(model_id=model_id, address=address, length=length))
         address += 2 + length
     return chain

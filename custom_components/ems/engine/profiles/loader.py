@@ -18,6 +18,7 @@ import voluptuous as vol
 import yaml
 
 from ..model import (
+    LAST_REGISTER,
     Access,
     ChannelKind,
     ChannelSpec,
@@ -86,7 +87,7 @@ def _enum(kind: type[Any]) -> Callable[[Any], Any]:
     return vol.All(str, vol.In([member.value for member in kind]), vol.Coerce(kind))
 
 
-_ADDRESS = vol.All(int, vol.Range(min=0, max=0xFFFF))
+_ADDRESS = vol.All(int, vol.Range(min=0, max=LAST_REGISTER))
 _REGISTER_FIELDS: dict[vol.Marker, Any] = {
     vol.Optional("function"): _enum(RegisterFunction),
     vol.Optional("type"): _enum(DataType),
@@ -228,8 +229,8 @@ def _channel(source: str, key: str, fields: dict[str, Any]) -> ChannelSpec:
         scale_register=fields.get("scale_register"),
         sentinels=tuple(fields.get("sentinels", ())),
     )
-    if register.address + register.count > 0x10000:
-        raise ProfileError(source, key, "address", "runs past the last register (65535)")
+    if register.address + register.count - 1 > LAST_REGISTER:
+        raise ProfileError(source, key, "address", f"runs past the last register ({LAST_REGISTER})")
     minimum, maximum = fields.get("min"), fields.get("max")
     if minimum is not None and maximum is not None and minimum > maximum:
         raise ProfileError(source, key, "min", f"{minimum} is above max {maximum}")
