@@ -12,7 +12,9 @@ load tests that need many devices on one hub.
 Layouts: the same site as other vendors wire it. "solaredge" serves the PV inverter and its two
 meters (grid and consumption) on unit 2, SolarEdge-style (simulator.solaredge), in place of
 units 1, 2 and 4. "hybrid" serves a hybrid inverter with its battery on unit 2
-(simulator.hybrid: 1, 103, 120-123, 160, 124, 802), in place of units 2, 3 and 4.
+(simulator.hybrid: 1, 103, 120-123, 160, 124, 802), in place of units 2, 3 and 4. "float"
+serves the PV inverter and its meter in SunSpec's float models, 113 on unit 2 and 213 on unit 4
+(simulator.float_models).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from simulator.eastron import SDM120_HEAT_PUMP_METER, SDM630_GRID_METER, sdm630_grid_meter_copy
+from simulator.float_models import FLOAT_PV_INVERTER, FLOAT_PV_METER
 from simulator.hybrid import HYBRID_INVERTER
 from simulator.registers import DeviceMap
 from simulator.solaredge import SOLAREDGE_INVERTER
@@ -45,6 +48,16 @@ LAYOUTS: Mapping[str, Mapping[int, DeviceMap]] = {
     "hybrid": {
         device.unit_id: device
         for device in (SDM630_GRID_METER, HYBRID_INVERTER, SDM120_HEAT_PUMP_METER)
+    },
+    "float": {
+        device.unit_id: device
+        for device in (
+            SDM630_GRID_METER,
+            FLOAT_PV_INVERTER,
+            BATTERY_STORAGE,
+            FLOAT_PV_METER,
+            SDM120_HEAT_PUMP_METER,
+        )
     },
 }
 

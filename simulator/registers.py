@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+import math
 import struct
 from typing import Literal
 
@@ -128,6 +129,10 @@ class RegisterDef:
         if value is None:
             if self.not_implemented is None:
                 raise ValueError(f"{self.key} always has a value")
+            if self.data_type == "float32":
+                # A float's "not implemented" is a bit pattern (NaN), not a number to encode.
+                words = [self.not_implemented >> 16 & 0xFFFF, self.not_implemented & 0xFFFF]
+                return words[::-1] if self.word_order == "little" else words
             return encode(self.not_implemented, self.data_type, self.word_order)
         if isinstance(value, str):
             raise TypeError(f"{self.key} is a number, not {value!r}")
@@ -139,6 +144,8 @@ class RegisterDef:
         if self.data_type == "string":
             return decode_string(words) or None
         raw = decode(words, self.data_type, self.word_order)
+        if self.data_type == "float32" and self.not_implemented is not None and math.isnan(raw):
+            return None
         if raw == self.not_implemented and self.data_type not in _ACCUMULATOR_MODULUS:
             return None
         return self._from_raw(raw)

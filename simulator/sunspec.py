@@ -9,7 +9,8 @@ the points), and the end marker (ID 0xFFFF, L 0). Anything outside answers excep
 Encoding: integers with a scale factor that is fixed per device (a `sunssf` point holds the
 exponent). A point the device does not implement serves its type's "not implemented" value:
 int16 and sunssf 0x8000, uint16/enum16/bitfield16/count 0xFFFF, int32 0x80000000,
-uint32/enum32/bitfield32 0xFFFFFFFF, acc32 and acc64 0, string all NUL. An implemented value
+uint32/enum32/bitfield32 0xFFFFFFFF, acc32 and acc64 0, float32 NaN (0x7FC00000), string all
+NUL. An implemented value
 never encodes to that value (it saturates one step short), except an acc32 counter, whose 0 is
 a count; a reader tells an implemented accumulator by its scale factor, which is implemented.
 A pad point serves 0 (pysunspec2 reads it as 0 too).
@@ -58,6 +59,7 @@ _POINT_TYPES: Mapping[str, tuple[NumericType, int]] = {
     "bitfield32": ("uint32", 0xFFFF_FFFF),
     "acc32": ("acc32", 0),
     "acc64": ("acc64", 0),
+    "float32": ("float32", 0x7FC0_0000),  # a quiet NaN's bits; see RegisterDef.not_implemented
 }
 
 

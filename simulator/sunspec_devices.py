@@ -449,7 +449,7 @@ def meter_203_values(
     }
 
 
-def _pv_meter_values(state: SiteState) -> dict[str, Value]:
+def pv_meter_values(state: SiteState) -> dict[str, Value]:
     active_w = state.flows.pv_standby_w - state.flows.pv_w  # + import into the inverter
     voltages = phase_voltages(state)
     phases = (
@@ -471,6 +471,6 @@ def _pv_meter_values(state: SiteState) -> dict[str, Value]:
     }
 
 
-PV_METER = sunspec_device("SunSpec PV meter", 4, METER_BASE, [COMMON, METER], _pv_meter_values)
+PV_METER = sunspec_device("SunSpec PV meter", 4, METER_BASE, [COMMON, METER], pv_meter_values)
 
 SUNSPEC_DEVICES: tuple[DeviceMap, ...] = (PV_INVERTER, BATTERY_STORAGE, PV_METER)

@@ -18,7 +18,7 @@ from sunspec2.modbus.client import SunSpecModbusClientDeviceTCP
 
 from simulator import ControlWrite, SiteConfig, SiteSimulator
 from simulator.registers import Value
-from tests.simulator.helpers import address_of, make_client, read, write
+from tests.simulator.helpers import MORNING, address_of, make_client, read, write
 
 SUNSPEC_UNITS = [(2, 40000, [1, 103]), (3, 40000, [1, 124, 802]), (4, 50000, [1, 203])]
 MAX_READ = 125
@@ -143,19 +143,8 @@ async def test_pysunspec2_reads_what_the_devices_serve(sim: SiteSimulator) -> No
         if point["type"] == "acc32"
     }
 
-    def scan(unit_id: int) -> tuple[int, list[tuple[int, dict[str, Any]]]]:
-        device = SunSpecModbusClientDeviceTCP(
-            slave_id=unit_id, ipaddr="127.0.0.1", ipport=sim.port, timeout=2
-        )
-        device.scan()  # tries 40000, 0 and 50000 in turn
-        device.close()
-        return device.base_addr, [
-            (model.model_id, {name: point.cvalue for name, point in model.points.items()})
-            for model in device.model_list
-        ]
-
     for unit_id, base, models in SUNSPEC_UNITS:
-        found_base, scanned = await asyncio.to_thread(scan, unit_id)
+        found_base, scanned = await asyncio.to_thread(_scan, sim.port, unit_id)
         assert found_base == base
         assert [model_id for model_id, _ in scanned] == models
         served = sim.device_values(unit_id)
@@ -166,6 +155,37 @@ async def test_pysunspec2_reads_what_the_devices_serve(sim: SiteSimulator) -> No
                 if key in accumulators and expected == 0:
                     expected = None  # pysunspec2 reads every acc32 0 as not implemented
                 assert value == pytest.approx(expected), (unit_id, model_id, name)
+
+
+def _scan(port: int, unit_id: int) -> tuple[int, list[tuple[int, dict[str, Any]]]]:
+    """What pysunspec2's own client finds at a unit: its base, and each model's points."""
+    device = SunSpecModbusClientDeviceTCP(
+        slave_id=unit_id, ipaddr="127.0.0.1", ipport=port, timeout=2
+    )
+    device.scan()  # tries 40000, 0 and 50000 in turn
+    device.close()
+    return device.base_addr, [
+        (model.model_id, {name: point.cvalue for name, point in model.points.items()})
+        for model in device.model_list
+    ]
+
+
+async def test_pysunspec2_reads_the_float_models() -> None:
+    """The float layout's 113 and 213, read by pysunspec2: every float32 as served, and NaN
+    where a point is not implemented."""
+    site = SiteSimulator(MORNING, layout="float")
+    await site.start()
+    try:
+        site.advance(3600.0)
+        for unit_id, base, models in ((2, 40000, [1, 113]), (4, 50000, [1, 213])):
+            found_base, scanned = await asyncio.to_thread(_scan, site.port, unit_id)
+            assert (found_base, [model_id for model_id, _ in scanned]) == (base, models)
+            served = site.device_values(unit_id)
+            for model_id, values in scanned:
+                for name, value in values.items():
+                    assert value == pytest.approx(served[f"{model_id}.{name}"]), (model_id, name)
+    finally:
+        await site.stop()
 
 
 def test_identity_and_units() -> None:
