@@ -19,7 +19,6 @@ from .compat import STORE_TOO_NEW_ERRORS
 from .const import CONF_UNIT_ID, DOMAIN, SUBENTRY_DEVICE
 from .engine.books.ledger import EnergyLedger
 from .engine.control.battery import FAILURES_BEFORE_REPAIR, BatteryControl, WriteFailedError
-from .engine.control.sunspec124 import MAX_REVERT_S
 from .engine.cycle import CycleOutcome, Pricing, SiteCycle, SiteSnapshot
 from .engine.identities import DeviceIdentities
 from .engine.modbus.plan import ReadBlock
@@ -88,8 +87,9 @@ class EmsCoordinator(DataUpdateCoordinator[SiteSnapshot]):
         self.hub = hub
         self.devices = {device.id: device for device in devices}
         self.allow_control = allow_control
-        # The device reverts by itself if ems falls silent for three cycles (at least a minute).
-        revert_s = min(MAX_REVERT_S, max(60, round(3 * scan_interval.total_seconds())))
+        # The device reverts by itself if ems falls silent for three cycles (at least a minute);
+        # each recipe caps it at what its device takes.
+        revert_s = max(60, round(3 * scan_interval.total_seconds()))
         self.cycle = SiteCycle(
             self.devices,
             reads=ReadSchedule(

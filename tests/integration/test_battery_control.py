@@ -17,7 +17,6 @@ import voluptuous as vol
 from custom_components.ems.compat import device_by_identifier
 from custom_components.ems.const import DOMAIN
 from custom_components.ems.coordinator import EmsCoordinator
-from custom_components.ems.engine.control.sunspec124 import CHARGE_RATE
 from simulator import SiteSimulator
 
 from .conftest import run_cycles, start_site
@@ -308,7 +307,7 @@ async def test_an_unusable_scale_factor_writes_nothing(
     scale a setpoint: the command fails, translated, before any register is written."""
     coordinator = await _start(hass, site_entry, simulator, hours=2)
     battery = next(d for d in coordinator.devices.values() if d.unit_id == 3)
-    spec = next(c for c in battery.profile.channels if c.key == CHARGE_RATE)
+    spec = next(c for c in battery.profile.channels if c.key == "ChargeRate")  # 124.InWRte
     assert spec.register.scale_register is not None
     table = coordinator.control.image.setdefault((3, spec.register.function), {})
     table[spec.register.scale_register] = scale_word

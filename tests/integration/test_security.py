@@ -31,8 +31,9 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from custom_components.ems.compat import device_by_identifier
 from custom_components.ems.const import DOMAIN
 from custom_components.ems.coordinator import EmsCoordinator
-from custom_components.ems.engine.control.battery import CONTROL_CHANNELS, WriteFailedError
+from custom_components.ems.engine.control.battery import WriteFailedError, recipe_of
 from custom_components.ems.engine.model import Access
+from custom_components.ems.engine.recipes import Readback
 from simulator import SiteSimulator
 
 from .conftest import run_cycles, start_site
@@ -144,7 +145,7 @@ async def test_read_only_channel_is_never_written(
     for spec in (battery.profile.channel("SOC"), replace(mode, access=Access.READ_ONLY)):
         assert spec.access is Access.READ_ONLY
         with pytest.raises(WriteFailedError, match="read-only"):
-            await coordinator.control._write_confirmed(battery, spec, 1)
+            await coordinator.control._write_confirmed(battery, spec, 1, Readback(channel=spec.key))
     assert _writes_seen(simulator) == {}
     assert simulator.control_writes == []
 
@@ -158,7 +159,8 @@ async def test_control_writes_only_rw_points_of_the_battery(
     writable = {
         spec.origin for spec in battery.profile.channels if spec.access is Access.READ_WRITE
     }
-    assert {battery.profile.channel(key).origin for key in CONTROL_CHANNELS} <= writable
+    recipe_channels = recipe_of(battery).channels
+    assert {battery.profile.channel(key).origin for key in recipe_channels} <= writable
     simulator.reset_request_count()
     await hass.services.async_call(
         DOMAIN,

@@ -21,23 +21,19 @@ from custom_components.ems.engine.control.commands import (
     validate_limits,
 )
 from custom_components.ems.engine.control.policy import resolve
-from custom_components.ems.engine.control.sunspec124 import (
-    CHARGE_RATE,
-    CONTROL_WRITE_KEYS,
-    DISCHARGE_RATE,
-    RESERVE_SOC,
-    REVERT_TIMEOUT,
-    STORAGE_CONTROL_MODE,
+from custom_components.ems.engine.control.recipe import (
     changed_writes,
     cycle_writes,
+    desired_values,
+    rearm_channels,
     reassert_due,
-    sunspec_124_writes,
 )
 from custom_components.ems.engine.profiles.sunspec import (
     ModelInstance,
     build_profile,
     model_definition,
 )
+from custom_components.ems.engine.recipes import ControlRecipe, Readback, SetpointKind
 from simulator.physics import SiteConfig, SiteModel, StorageControls
 from simulator.sunspec_devices import BATTERY_STORAGE
 
@@ -669,9 +665,36 @@ def test_peak_shaving_shaves_a_load_step() -> None:
 
 # --- SunSpec model 124 -----------------------------------------------------------------------
 
+# Channel keys of a SunSpec storage device (profiles/sunspec.py), as its recipe writes them.
+STORAGE_CONTROL_MODE = "StorageControlMode"  # 124.StorCtl_Mod
+CHARGE_RATE = "ChargeRate"  # 124.InWRte
+DISCHARGE_RATE = "DischargeRate"  # 124.OutWRte
+REVERT_TIMEOUT = "RevertTimeout"  # 124.InOutWRte_RvrtTms
+RESERVE_SOC = "ReserveSOC"  # 124.MinRsvPct
+
 
 def _sp(power: float | None) -> Setpoint:
     return Setpoint(mode=M.AUTO if power is None else M.HOLD, power_w=power)
+
+
+def _recipe_124() -> ControlRecipe:
+    """Model 124's recipe as the profile builder attaches it (profiles/recipes/sunspec_124.yaml)."""
+    recipe = build_profile(_sunspec_chain(1, 124, 802)).control
+    assert recipe is not None
+    return recipe
+
+
+def sunspec_124_writes(
+    setpoint: Setpoint, *, max_charge_w: float, max_discharge_w: float, revert_s: int
+) -> dict[str, float]:
+    """The 124 recipe's values for a setpoint, in write order."""
+    return desired_values(
+        _recipe_124(),
+        setpoint,
+        charge_rating_w=max_charge_w,
+        discharge_rating_w=max_discharge_w,
+        fallback_s=revert_s,
+    )[1]
 
 
 def test_124_force_charge() -> None:
@@ -721,9 +744,9 @@ def test_124_rounding_and_caps() -> None:
 
 def test_124_rejects_what_it_cannot_express() -> None:
     """No maximum to scale by, a bad timer or a non-finite power raise; hold needs no maximum."""
-    with pytest.raises(ValueError, match="max_charge_w"):
+    with pytest.raises(ValueError, match="rating"):
         sunspec_124_writes(_sp(-100.0), max_charge_w=0.0, max_discharge_w=5000.0, revert_s=60)
-    with pytest.raises(ValueError, match="revert_s"):
+    with pytest.raises(ValueError, match="fallback_s"):
         sunspec_124_writes(_sp(0.0), max_charge_w=1.0, max_discharge_w=1.0, revert_s=70_000)
     fractional: Any = 1.5
     with pytest.raises(TypeError):
@@ -780,7 +803,7 @@ def test_124_every_intermediate_write_is_safe(old: float | None, new: float | No
     for power in (old, new):
         if power is not None:
             allowed.add(_power_of(sunspec_124_writes(_sp(power), **kwargs)))
-    for key, value in changed_writes(after, before).items():
+    for key, value in changed_writes(_recipe_124(), after, before, {}).items():
         controls = _controls({key: value}, controls)
         forced = controls.forced_power_w(5000.0, 5000.0)
         if forced is None:
@@ -795,28 +818,40 @@ def test_124_every_intermediate_write_is_safe(old: float | None, new: float | No
 
 def test_changed_writes() -> None:
     """Only changed values, in the desired order; rates within half a 0.01 % step match."""
+    recipe = _recipe_124()
     desired = {
         "RevertTimeout": 60,
         "ChargeRate": 60.0,
         "DischargeRate": 0.0,
         "StorageControlMode": 1,
     }
-    assert changed_writes(desired, dict(desired)) == {}
-    assert changed_writes(desired, {**desired, "ChargeRate": 60.004}) == {}
-    assert changed_writes(desired, {**desired, "ChargeRate": 60.01}) == {"ChargeRate": 60.0}
-    assert changed_writes(desired, {**desired, "StorageControlMode": 0}) == {
-        "StorageControlMode": 1
-    }
-    assert list(changed_writes(desired, {"ChargeRate": 60.0, "DischargeRate": None})) == [
+
+    def changed(current: dict[str, Any], on: ControlRecipe = recipe) -> dict[str, float]:
+        return changed_writes(on, desired, current, {})
+
+    assert changed(dict(desired)) == {}
+    assert changed({**desired, "ChargeRate": 60.004}) == {}
+    assert changed({**desired, "ChargeRate": 60.01}) == {"ChargeRate": 60.0}
+    assert changed({**desired, "StorageControlMode": 0}) == {"StorageControlMode": 1}
+    assert list(changed({"ChargeRate": 60.0, "DischargeRate": None})) == [
         "RevertTimeout",
         "DischargeRate",
         "StorageControlMode",
     ]
-    assert changed_writes(desired, {**desired, "RevertTimeout": math.nan}) == {"RevertTimeout": 60}
-    assert (
-        changed_writes(desired, {**desired, "RevertTimeout": 61}, tolerance={"RevertTimeout": 1})
-        == {}
+    assert changed({**desired, "RevertTimeout": math.nan}) == {"RevertTimeout": 60}
+    tolerant = replace(
+        recipe, readback={"RevertTimeout": Readback(channel="RevertTimeout", tolerance=1)}
     )
+    assert changed({**desired, "RevertTimeout": 61}, tolerant) == {}
+
+
+def test_a_write_only_register_is_compared_with_what_was_written() -> None:
+    """With `readback: none` the device cannot say what it holds: ems's last write stands in."""
+    recipe = replace(_recipe_124(), readback={"RevertTimeout": None})
+    desired = {"RevertTimeout": 60, "ChargeRate": 60.0}
+    read = {"RevertTimeout": 0, "ChargeRate": 60.0}  # a register that reads 0 whatever it holds
+    assert changed_writes(recipe, desired, read, {}) == {"RevertTimeout": 60}
+    assert changed_writes(recipe, desired, read, {"RevertTimeout": 60}) == {}
 
 
 def test_reassert_due() -> None:
@@ -833,24 +868,33 @@ def test_reassert_due() -> None:
 
 
 def test_cycle_writes() -> None:
-    """Changes are written at once; an unchanged forced mode is re-asserted in full when due;
+    """Changes are written at once; an unchanged forced mode is re-asserted by its re-arming
+    write alone (the rate in use) when due; a new timer time rewrites the whole sequence;
     auto is never re-asserted."""
+    recipe = _recipe_124()
     forced = sunspec_124_writes(_sp(-3000.0), max_charge_w=5000, max_discharge_w=5000, revert_s=60)
     auto = sunspec_124_writes(_sp(None), max_charge_w=5000, max_discharge_w=5000, revert_s=60)
-    timing: dict[str, Any] = {"last_write_at": T0, "revert_s": 60}
-    assert cycle_writes(forced, forced, now=T0 + 10, **timing) == {}
-    assert cycle_writes(forced, forced, now=T0 + 30, **timing) == forced
-    assert cycle_writes(forced, {**forced, "ChargeRate": 50.0}, now=T0 + 30, **timing) == {
+    charge: dict[str, Any] = {"kind": SetpointKind.CHARGE, "last_written": {}, "window_s": 60}
+    timing: dict[str, Any] = {**charge, "last_rearm_at": T0}
+
+    def plan(desired: dict[str, float], current: dict[str, Any], **kwargs: Any) -> dict[str, float]:
+        return cycle_writes(recipe, desired, current, **kwargs)
+
+    assert plan(forced, forced, now=T0 + 10, **timing) == {}
+    assert plan(forced, forced, now=T0 + 30, **timing) == {"ChargeRate": 60.0}
+    assert plan(forced, {**forced, "ChargeRate": 50.0}, now=T0 + 30, **timing) == {
         "ChargeRate": 60.0
     }
-    assert cycle_writes(forced, {**forced, "RevertTimeout": 0}, now=T0 + 10, **timing) == forced
-    assert cycle_writes(auto, auto, now=T0 + 1000, **timing) == {}
-    assert cycle_writes(auto, forced, now=T0 + 10, **timing) == {
+    assert plan(forced, {**forced, "RevertTimeout": 0}, now=T0 + 10, **timing) == forced
+    auto_timing = {**timing, "kind": SetpointKind.AUTO}
+    assert plan(auto, auto, now=T0 + 1000, **auto_timing) == {}
+    assert plan(auto, forced, now=T0 + 10, **auto_timing) == {
         "RevertTimeout": 0,
         "ChargeRate": 0.0,
         "StorageControlMode": 0,
     }
-    assert cycle_writes(forced, forced, now=T0, last_write_at=None, revert_s=60) == forced
+    assert plan(forced, forced, now=T0, last_rearm_at=None, **charge) == {"ChargeRate": 60.0}
+    assert rearm_channels(recipe, SetpointKind.DISCHARGE) == ("DischargeRate",)
 
 
 # --- closed loop against the simulator's physics (no sockets) ---------------------------------
@@ -921,8 +965,22 @@ class _Loop:
             max_discharge_w=read["MaxDischargePower"],
             revert_s=REVERT_S,
         )
+        kind, _ = desired_values(
+            _PROFILE.control,
+            setpoint,
+            charge_rating_w=read["MaxChargePower"],
+            discharge_rating_w=read["MaxDischargePower"],
+            fallback_s=REVERT_S,
+        )
         writes = cycle_writes(
-            desired, read, last_write_at=self.last_write_at, now=now, revert_s=REVERT_S
+            _PROFILE.control,
+            desired,
+            read,
+            kind=kind,
+            last_written={},
+            last_rearm_at=self.last_write_at,
+            now=now,
+            window_s=REVERT_S,
         )
         for key, value in writes.items():  # one register per request, as the hub writes them
             point = _POINT[key]
@@ -930,7 +988,7 @@ class _Loop:
             BATTERY_STORAGE.apply_writes(
                 self.model, {point: BATTERY_STORAGE.register(point).quantize(value)}
             )
-        if not CONTROL_WRITE_KEYS.isdisjoint(writes):
+        if not set(rearm_channels(_PROFILE.control, kind)).isdisjoint(writes):
             self.last_write_at = now
         self.setpoints.append(setpoint)
         self.written.append(writes)
@@ -980,13 +1038,11 @@ def test_closed_loop_force_charge_to_target() -> None:
     assert 59.95 <= socs[-1] <= 60.1
     assert trace[-1][0] == 0.0
     assert loop.model.storage_controls.mode == 3
-    # Steady state: a full re-assertion about every 30 s, nothing in between.
+    # Steady state: a re-assertion about every 30 s, nothing in between; it writes only the
+    # register that re-arms the revert timer (the recipe's `rearm`), not all four.
     steady = loop.written[-20:]
     assert sum(1 for w in steady if w) in {6, 7}
-    assert all(
-        not w or set(w) == {"RevertTimeout", "ChargeRate", "DischargeRate", "StorageControlMode"}
-        for w in steady
-    )
+    assert all(not w or set(w) == {"ChargeRate"} for w in steady)
 
 
 def test_closed_loop_revert_timer_guards_a_dead_controller() -> None:

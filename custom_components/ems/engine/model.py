@@ -11,6 +11,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Final
 
+from .recipes import ControlRecipe
+
 # The site's energy series, each a lifetime counter in kWh: what the books, statistics and
 # Energy dashboard take. Consumption is the balance of the others, never metered.
 SITE_SERIES: Final = (
@@ -200,6 +202,8 @@ class DeviceProfile:
     # 103 with storage models 124/802 behind it). Its production is that output less the
     # battery's power, and its lifetime AC energy is no production counter.
     hybrid: bool = False
+    # How the device is steered, when it is a battery ems can steer (engine/recipes.py).
+    control: ControlRecipe | None = None
 
     def channel(self, key: str) -> ChannelSpec:
         """Return the channel with this key."""

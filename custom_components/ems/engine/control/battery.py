@@ -20,6 +20,7 @@ from ..modbus.plan import ReadBlock, RegisterImage
 from ..modbus.transport import ModbusHub, ModbusTransportError
 from ..model import Access, ChannelSpec, Device, DeviceRole, DeviceState
 from ..numbers import finite
+from ..recipes import ControlRecipe, FallbackKind, Readback, SetpointKind
 from .commands import (
     BatteryCommand,
     BatteryLimits,
@@ -29,18 +30,15 @@ from .commands import (
     validate_limits,
 )
 from .policy import resolve
-from .sunspec124 import (
-    CHARGE_RATE,
-    DISCHARGE_RATE,
-    REVERT_TIMEOUT,
-    STORAGE_CONTROL_MODE,
+from .recipe import (
     cycle_writes,
-    sunspec_124_writes,
+    desired_values,
+    offered_modes,
+    rearm_channels,
 )
 
 _LOGGER = logging.getLogger(__name__)
 
-CONTROL_CHANNELS = (STORAGE_CONTROL_MODE, CHARGE_RATE, DISCHARGE_RATE, REVERT_TIMEOUT)
 # A write that does not read back is tried this many times in all before it counts as failed.
 WRITE_ATTEMPTS = 2
 # After this many failed cycles in a row the user is asked to look (a repair issue).
@@ -58,11 +56,16 @@ class WriteFailedError(Exception):
 
 
 def controllable(device: Device) -> bool:
-    """A battery whose profile maps SunSpec 124's control points as writable channels."""
-    if device.role is not DeviceRole.BATTERY:
-        return False
-    writable = {s.key for s in device.profile.channels if s.access is Access.READ_WRITE}
-    return set(CONTROL_CHANNELS) <= writable
+    """A battery whose profile carries a control recipe (checked against it when it loaded)."""
+    return device.role is DeviceRole.BATTERY and device.profile.control is not None
+
+
+def recipe_of(device: Device) -> ControlRecipe:
+    """The control recipe of a battery ems steers."""
+    recipe = device.profile.control
+    if recipe is None:
+        raise KeyError(f"{device.name} has no control recipe")
+    return recipe
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -93,8 +96,14 @@ class BatteryState:
     limits: BatteryLimits = field(default_factory=BatteryLimits)
     settings: ModeSettings = field(default_factory=ModeSettings)
     applied: Setpoint | None = None
+    # When a write last restarted the device's fallback timer (a recipe's `rearm` step).
     last_write_at: float | None = None
+    # What ems last wrote to each register: a write-only one is compared with it.
+    last_written: dict[str, float] = field(default_factory=dict)
     writes: int = 0
+    writes_by_register: dict[str, int] = field(default_factory=dict)
+    # Writes of registers the device keeps in EEPROM or flash, which wear.
+    persisted_writes: int = 0
     last_result: str = "none"
     failures_in_a_row: int = 0
     # Set once ems has written anything: only then does it owe the device a return to auto.
@@ -112,6 +121,9 @@ class BatteryReport:
     applied: Setpoint | None
     last_result: str
     writes: int
+    writes_by_register: dict[str, int]
+    persisted_writes: int
+    modes: tuple[BatteryMode, ...]
 
     @property
     def mode(self) -> BatteryMode:
@@ -126,6 +138,7 @@ class BatteryWrites:
     device: Device
     command: BatteryCommand
     limits: BatteryLimits
+    kind: SetpointKind
     values: dict[str, float]
     decided_at: float
 
@@ -159,6 +172,9 @@ class BatteryControl:
                 applied=battery.applied,
                 last_result=battery.last_result,
                 writes=battery.writes,
+                writes_by_register=dict(battery.writes_by_register),
+                persisted_writes=battery.persisted_writes,
+                modes=offered_modes(recipe_of(self.devices[device_id])),
             )
             for device_id, battery in self.states.items()
         }
@@ -167,18 +183,15 @@ class BatteryControl:
         self, device: Device, state: DeviceState, grid_power_w: float | None, now: float
     ) -> BatteryObservation:
         """This cycle's readings as control.py takes them."""
-        values = {
-            key: float(reading.value)
-            for key, reading in state.readings.items()
-            if state.online and reading.usable and isinstance(reading.value, int | float)
-        }
+        values = _usable_values(state)
+        recipe = recipe_of(device)
         return BatteryObservation(
             timestamp=now,
             soc=values.get("SOC"),
             battery_power_w=values.get("ActivePower"),
             grid_power_w=grid_power_w,
-            device_max_charge_w=values.get("MaxChargePower"),
-            device_max_discharge_w=values.get("MaxDischargePower") or values.get("MaxChargePower"),
+            device_max_charge_w=_first(values, recipe.charge_rating),
+            device_max_discharge_w=_first(values, recipe.discharge_rating),
         )
 
     def decide(
@@ -200,17 +213,18 @@ class BatteryControl:
             return None  # the device runs itself; ems has nothing to undo
         if setpoint.mode is BatteryMode.AUTO and battery.command.mode is not BatteryMode.AUTO:
             battery.command = BatteryCommand()  # an expired command is over
-        desired = self._desired(setpoint, observation)
-        current = {
-            key: finite(state.readings[key].value) if key in state.readings else None
-            for key in desired
-        }
+        recipe = recipe_of(device)
+        kind, desired = self._desired(recipe, setpoint, observation)
+        current = {key: finite(reading.value) for key, reading in state.readings.items()}
         writes = cycle_writes(
+            recipe,
             desired,
             current,
-            last_write_at=battery.last_write_at,
+            kind=kind,
+            last_written=battery.last_written,
+            last_rearm_at=battery.last_write_at,
             now=now,
-            revert_s=self.revert_s,
+            window_s=self._window_s(recipe),
         )
         if not writes:
             if setpoint.mode is BatteryMode.AUTO:
@@ -220,6 +234,7 @@ class BatteryControl:
             device=device,
             command=battery.command,
             limits=battery.limits,
+            kind=kind,
             values=writes,
             decided_at=now,
         )
@@ -233,7 +248,7 @@ class BatteryControl:
         async with self._lock:
             battery = self.states[writes.device.id]
             if battery.command is writes.command and battery.limits is writes.limits:
-                await self._apply(writes.device, battery, writes.values, writes.decided_at)
+                await self._apply(writes, battery)
 
     async def run_now(
         self,
@@ -246,45 +261,65 @@ class BatteryControl:
         async with self._lock:
             writes = self.decide(device, state, self.image, grid_power_w, now)
             if writes is not None:
-                await self._apply(device, self.states[device.id], writes.values, now)
+                await self._apply(replace(writes, decided_at=now), self.states[device.id])
 
-    def _desired(self, setpoint: Setpoint, observation: BatteryObservation) -> dict[str, float]:
+    def fallback_s(self, recipe: ControlRecipe) -> int:
+        """The fallback time ems writes: its own revert time, within what the device takes."""
+        limit = recipe.fallback.max_s
+        return min(self.revert_s, limit) if limit else self.revert_s
+
+    def _window_s(self, recipe: ControlRecipe) -> float:
+        """How long the device keeps a forced mode without ems: its timer, or the vendor's
+        documented window for a device with no fallback of its own."""
+        if recipe.fallback.kind is FallbackKind.NONE:
+            return recipe.fallback.window_s
+        return self.fallback_s(recipe)
+
+    def _desired(
+        self, recipe: ControlRecipe, setpoint: Setpoint, observation: BatteryObservation
+    ) -> tuple[SetpointKind, dict[str, float]]:
         max_charge = observation.device_max_charge_w or 0.0
         max_discharge = observation.device_max_discharge_w or max_charge
-        if setpoint.mode is not BatteryMode.AUTO and (max_charge <= 0 or max_discharge <= 0):
+        fallback_s = self.fallback_s(recipe)
+        try:
+            return desired_values(
+                recipe,
+                setpoint,
+                charge_rating_w=max_charge,
+                discharge_rating_w=max_discharge,
+                fallback_s=fallback_s,
+            )
+        except ValueError:
             # Without the device's ratings a rate cannot be expressed: hold instead of guessing.
-            setpoint = replace(setpoint, mode=BatteryMode.HOLD, power_w=0.0)
-            max_charge = max_discharge = 1.0
-        return sunspec_124_writes(
-            setpoint,
-            max_charge_w=max(max_charge, 1.0),
-            max_discharge_w=max(max_discharge, 1.0),
-            revert_s=self.revert_s if setpoint.mode is not BatteryMode.AUTO else 0,
-        )
+            hold = replace(setpoint, mode=BatteryMode.HOLD, power_w=0.0)
+            return desired_values(
+                recipe, hold, charge_rating_w=1.0, discharge_rating_w=1.0, fallback_s=fallback_s
+            )
 
-    async def _apply(
-        self,
-        device: Device,
-        battery: BatteryState,
-        writes: dict[str, float],
-        now: float,
-    ) -> None:
+    async def _apply(self, writes: BatteryWrites, battery: BatteryState) -> None:
+        device = writes.device
+        recipe = recipe_of(device)
+        rearming = set(rearm_channels(recipe, writes.kind))
         battery.engaged = True
         try:
             # Every value is encoded before the first is sent: a setpoint that cannot be
             # written must not leave the device with half a command.
             encoded = [
-                self._encoded(device, device.profile.channel(key), value)
-                for key, value in writes.items()
+                (key, value, *self._encoded(device, device.profile.channel(key), value))
+                for key, value in writes.values.items()
             ]
-            for spec, raw in encoded:
-                await self._write_confirmed(device, spec, raw)
+            for key, value, spec, raw in encoded:
+                await self._write_confirmed(device, spec, raw, _readback(recipe, key))
+                battery.last_written[key] = value
                 battery.writes += 1
+                battery.writes_by_register[key] = battery.writes_by_register.get(key, 0) + 1
+                battery.persisted_writes += key in recipe.persisted
         except WriteFailedError:
             battery.last_result = "failed"
             battery.failures_in_a_row += 1
             raise
-        battery.last_write_at = now
+        if rearming & writes.values.keys():
+            battery.last_write_at = writes.decided_at
         battery.last_result = "ok"
         battery.failures_in_a_row = 0
 
@@ -302,9 +337,12 @@ class BatteryControl:
             raise WriteFailedError(device, spec.key, f"{value} does not fit the register")
         return spec, round(raw)
 
-    async def _write_confirmed(self, device: Device, spec: ChannelSpec, raw: int) -> None:
-        """FC6/FC16, then read back; a mismatch or an error is retried once. Only a channel
-        the profile marks `rw` is ever written (checked here too: this is the one way out)."""
+    async def _write_confirmed(
+        self, device: Device, spec: ChannelSpec, raw: int, readback: Readback | None
+    ) -> None:
+        """FC6/FC16, then read back where the recipe says; a mismatch or an error is retried
+        once. Only a channel the profile marks `rw` is ever written (checked here too: this is
+        the one way out). A write-only register (`readback: none`) is taken as written."""
         if spec.access is not Access.READ_WRITE:
             raise WriteFailedError(device, spec.key, "the profile marks it read-only")
         register = spec.register
@@ -313,26 +351,60 @@ class BatteryControl:
         for _ in range(WRITE_ATTEMPTS):
             try:
                 await self.hub.write(device.unit_id, register.address, words)
-                block = ReadBlock(
-                    unit_id=device.unit_id,
-                    function=register.function,
-                    start=register.address,
-                    count=register.count,
-                )
-                echoed = decode_words(register, await self.hub.read(block))
+                if readback is None:
+                    return
+                echoed = await self._read_back(device, spec, readback)
             except ModbusTransportError as err:
                 detail = str(err)
                 continue
-            if echoed == raw:
+            if readback.channel == spec.key and echoed == raw:
                 return
+            if readback.channel != spec.key and echoed is not None:
+                wrote = self._physical(device, spec, raw)
+                if wrote is not None and abs(float(echoed) - wrote) <= readback.tolerance:
+                    return
             detail = f"read back {echoed}, wrote {raw}"
         _LOGGER.warning("Writing %s to %s failed: %s", spec.key, device.name, detail)
         raise WriteFailedError(device, spec.key, detail)
 
+    async def _read_back(
+        self, device: Device, written: ChannelSpec, readback: Readback
+    ) -> float | str | None:
+        """The register's own raw value, or the readback channel's physical one."""
+        spec = (
+            written if readback.channel == written.key else device.profile.channel(readback.channel)
+        )
+        register = spec.register
+        block = ReadBlock(
+            unit_id=device.unit_id,
+            function=register.function,
+            start=register.address,
+            count=register.count,
+        )
+        echoed = decode_words(register, await self.hub.read(block))
+        if spec is written or not isinstance(echoed, int | float):
+            return echoed
+        return self._physical(device, spec, echoed)
+
+    def _physical(self, device: Device, spec: ChannelSpec, raw: float) -> float | None:
+        exponent = scale_exponent(
+            spec.register, self.image.get((device.unit_id, spec.register.function), {})
+        )
+        return None if exponent is None else raw * spec.register.scale * 10.0**exponent
+
     def state_dict(self) -> dict[str, Any]:
-        """Limits and mode settings survive a restart; commands do not (the device reverts)."""
+        """Limits, mode settings and the write counts survive a restart; commands do not (the
+        device reverts)."""
         return {
-            device_id: {"limits": asdict(battery.limits), "settings": asdict(battery.settings)}
+            device_id: {
+                "limits": asdict(battery.limits),
+                "settings": asdict(battery.settings),
+                "writes": {
+                    "total": battery.writes,
+                    "by_register": dict(battery.writes_by_register),
+                    "persisted": battery.persisted_writes,
+                },
+            }
             for device_id, battery in self.states.items()
         }
 
@@ -350,6 +422,7 @@ class BatteryControl:
                     battery.limits = limits
             with suppress(TypeError, ValueError):
                 battery.settings = ModeSettings(**saved.get("settings", {}))
+            _restore_counts(battery, saved.get("writes"))
 
     async def release(self) -> None:
         """Give every battery ems steered back to its own logic (unload, HA stop)."""
@@ -357,14 +430,51 @@ class BatteryControl:
             if not battery.engaged:
                 continue
             device = self.devices[device_id]
+            recipe = recipe_of(device)
             auto = Setpoint(mode=BatteryMode.AUTO, power_w=None)
-            writes = sunspec_124_writes(auto, max_charge_w=1, max_discharge_w=1, revert_s=0)
+            _, writes = desired_values(
+                recipe, auto, charge_rating_w=1.0, discharge_rating_w=1.0, fallback_s=0
+            )
             battery.command = BatteryCommand()
             try:
                 for key, value in writes.items():
                     spec, raw = self._encoded(device, device.profile.channel(key), value)
-                    await self._write_confirmed(device, spec, raw)
+                    await self._write_confirmed(device, spec, raw, _readback(recipe, key))
             except (WriteFailedError, KeyError) as err:
                 # The device's own revert timer still returns it to auto.
                 _LOGGER.warning("Could not return %s to auto: %s", device.name, err)
             battery.engaged = False
+
+
+def _usable_values(state: DeviceState) -> dict[str, float]:
+    return {
+        key: float(reading.value)
+        for key, reading in state.readings.items()
+        if state.online and reading.usable and isinstance(reading.value, int | float)
+    }
+
+
+def _first(values: dict[str, float], keys: tuple[str, ...]) -> float | None:
+    """The first of the channels that has a positive reading."""
+    return next((values[key] for key in keys if (values.get(key) or 0.0) > 0), None)
+
+
+def _readback(recipe: ControlRecipe, key: str) -> Readback | None:
+    """Where a write reads back: the register itself unless the recipe says otherwise."""
+    return recipe.readback.get(key, Readback(channel=key))
+
+
+def _restore_counts(battery: BatteryState, saved: object) -> None:
+    """Resume the write counts; anything unreadable starts them from 0."""
+    if not isinstance(saved, dict):
+        return
+    by_register = saved.get("by_register")
+    total, persisted = saved.get("total"), saved.get("persisted")
+    if not (
+        isinstance(total, int) and isinstance(persisted, int) and isinstance(by_register, dict)
+    ):
+        return
+    if not all(isinstance(k, str) and isinstance(v, int) for k, v in by_register.items()):
+        return
+    battery.writes, battery.persisted_writes = total, persisted
+    battery.writes_by_register = dict(by_register)

@@ -10,8 +10,8 @@ One cycle:
    c. then the mode computes the power it wants;
    d. a final clamp into the envelope. `Setpoint.clamped` names every limit that bit, and why
       the applied mode differs from the commanded one.
-2. The device's recipe (`sunspec124`) turns the setpoint into the values its control
-   registers must hold, and picks what to write this cycle.
+2. The device's control recipe (`recipe`, data from its profile) turns the setpoint into the
+   values its control registers must hold, and picks what to write this cycle.
 
 Choices:
 

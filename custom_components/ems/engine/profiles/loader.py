@@ -6,7 +6,7 @@ profile sees what to fix instead of a traceback.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cache
 import math
@@ -32,6 +32,8 @@ from ..model import (
     WordOrder,
 )
 from ..normalization import UnitError, conversion_for
+from ..recipes import ControlRecipe
+from .recipe_schema import RecipeError, parse_recipe
 
 BUILTIN_DIR = Path(__file__).parent
 MAX_REGISTERS_PER_CHANNEL = 125
@@ -49,12 +51,16 @@ class ProfileError(Exception):
     channel: str | None
     field: str | None
     message: str
+    # A control recipe's problem: the sequence ("charge"), or "control" for the whole recipe.
+    recipe: str | None = None
 
     def __str__(self) -> str:
         where = [self.file]
         # An empty channel name is a mistake to point at, not a reason to say nothing.
         if self.channel is not None:
             where.append(f"channel '{self.channel}'")
+        if self.recipe is not None:
+            where.append(f"control recipe '{self.recipe}'")
         if self.field is not None:
             where.append(f"field '{self.field}'")
         return f"{', '.join(where)}: {self.message}"
@@ -129,6 +135,8 @@ _PROFILE_SCHEMA = vol.Schema(
         vol.Optional("defaults", default=dict): vol.Schema(_REGISTER_FIELDS),
         vol.Optional("detect"): _DETECT_SCHEMA,
         vol.Required("channels"): vol.All({_CHANNEL_KEY: _CHANNEL_SCHEMA}, vol.Length(min=1)),
+        # Checked by recipe_schema once the channels are known.
+        vol.Optional("control"): object,
     }
 )
 
@@ -162,6 +170,9 @@ def parse_profile(raw: Any, *, source: str) -> DeviceProfile:
         _channel(source, key, {**defaults, **fields})
         for key, fields in document["channels"].items()
     )
+    control = None
+    if "control" in document:
+        control = recipe_of(document["control"], channels, source=source)
     return DeviceProfile(
         id=document["id"],
         manufacturer=document["manufacturer"],
@@ -170,7 +181,19 @@ def parse_profile(raw: Any, *, source: str) -> DeviceProfile:
         channels=channels,
         source=source,
         detect=_detection(document.get("detect")),
+        control=control,
     )
+
+
+def recipe_of(raw: Any, channels: Iterable[ChannelSpec], *, source: str) -> ControlRecipe:
+    """A profile's control recipe, checked against its channels; ProfileError names the file,
+    the recipe (sequence) and the field."""
+    try:
+        return parse_recipe(raw, {spec.key: spec for spec in channels})
+    except RecipeError as err:
+        raise ProfileError(
+            source, None, err.field, err.message, recipe=err.recipe or "control"
+        ) from err
 
 
 def _detection(fields: dict[str, Any] | None) -> Detection | None:

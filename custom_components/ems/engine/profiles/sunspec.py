@@ -15,6 +15,8 @@ import json
 import re
 from typing import Any
 
+import yaml
+
 from ..model import (
     Access,
     ChannelKind,
@@ -27,7 +29,7 @@ from ..model import (
     RegisterFunction,
     Symbols,
 )
-from .loader import COUNTER_UNITS
+from .loader import COUNTER_UNITS, recipe_of
 
 SUNSPEC_BASES = (40000, 0, 50000)
 SUNSPEC_MARKER = (0x5375, 0x6E53)  # "SunS"
@@ -173,6 +175,7 @@ def preload_definitions() -> None:
     loop must not wait on a disk (Home Assistant runs this in its executor)."""
     for model_id in SUPPORTED_MODELS:
         model_definition(model_id)
+    _storage_recipe()
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,6 +258,9 @@ def build_profile(chain: list[ModelInstance], *, with_storage: bool = False) -> 
             channels.setdefault(spec.key, spec)
     models = "+".join(str(model.model_id) for model in chain)
     device_type = device_type_for(chain)
+    control = None
+    if channels.keys() >= _STORAGE_CONTROLS:
+        control = recipe_of(_storage_recipe(), channels.values(), source=STORAGE_RECIPE_FILE)
     return DeviceProfile(
         id=f"sunspec_{models.replace('+', '_')}",
         manufacturer="SunSpec",
@@ -263,7 +269,22 @@ def build_profile(chain: list[ModelInstance], *, with_storage: bool = False) -> 
         channels=tuple(channels.values()),
         source="sunspec",
         hybrid=with_storage and device_type is DeviceType.INVERTER,
+        control=control,
     )
+
+
+STORAGE_RECIPE_FILE = "recipes/sunspec_124.yaml"
+# What model 124's recipe writes: a storage chain without them (a short revision) is read only.
+_STORAGE_CONTROLS = frozenset(
+    {"StorageControlMode", "ChargeRate", "DischargeRate", "RevertTimeout"}
+)
+
+
+@cache
+def _storage_recipe() -> Any:
+    """Model 124's control recipe as data (profiles/recipes/sunspec_124.yaml)."""
+    text = (resources.files(__package__) / STORAGE_RECIPE_FILE).read_text(encoding="utf-8")
+    return yaml.safe_load(text)
 
 
 def _channels(model: ModelInstance, taken: Collection[str]) -> list[ChannelSpec]:
