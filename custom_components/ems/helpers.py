@@ -13,7 +13,9 @@ from homeassistant.helpers import device_registry as dr
 from .compat import device_entry_ids
 from .const import DOMAIN
 from .coordinator import EmsConfigEntry, EmsCoordinator
-from .engine.control.battery import BatteryState, WriteFailedError, controllable
+from .engine.control.battery import BatteryState, WriteFailedError, controllable, recipe_of
+from .engine.control.commands import BatteryMode
+from .engine.control.recipe import why_not
 from .engine.modbus.transport import ModbusTransportError
 from .engine.model import Device
 
@@ -94,3 +96,10 @@ def battery_target(
             raise validation_error("control_disabled", device=device.name)
         return coordinator, device, coordinator.control.states[device.id]
     raise validation_error("unknown_device", device_id=device_id)
+
+
+def check_mode(device: Device, mode: BatteryMode) -> None:
+    """Refuse a mode the battery's control recipe cannot run, saying why."""
+    reason = why_not(recipe_of(device), mode)
+    if reason is not None:
+        raise validation_error(f"mode_not_supported_{reason}", device=device.name, mode=mode.value)

@@ -7,10 +7,12 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .coordinator import EmsConfigEntry, EmsCoordinator
+from .engine.control.battery import recipe_of
 from .engine.control.commands import BatteryMode
+from .engine.control.recipe import offered_modes
 from .engine.model import Device
 from .entity import EmsEntity
-from .helpers import device_action, validation_error
+from .helpers import check_mode, device_action, validation_error
 
 PARALLEL_UPDATES = 1
 
@@ -44,6 +46,8 @@ class EmsBatteryModeSelect(EmsEntity, SelectEntity):
         super().__init__(coordinator, description, device)
         self.battery = coordinator.control.states[device.id]
         self.battery_id = device.id
+        # Only the modes the device's control recipe can run.
+        self._attr_options = [mode.value for mode in offered_modes(recipe_of(device))]
 
     @property
     def current_option(self) -> str:
@@ -55,9 +59,11 @@ class EmsBatteryModeSelect(EmsEntity, SelectEntity):
         """Command the mode with the settings from the number entities."""
         if not self.coordinator.allow_control:
             raise validation_error("control_disabled", device=self.battery_name)
+        if self.device is None:
+            return
+        check_mode(self.device, BatteryMode(option))
         self.battery.command = self.battery.settings.command(BatteryMode(option))
-        if self.device is not None:
-            await self.coordinator.async_apply_control(self.device)
+        await self.coordinator.async_apply_control(self.device)
 
     @property
     def battery_name(self) -> str:

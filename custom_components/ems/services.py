@@ -30,7 +30,7 @@ from .engine.control.commands import (
 from .engine.model import DeviceRole
 from .glue.energy_dashboard import async_setup_energy_dashboard, hub_sources
 from .glue.statistics import statistics_hub
-from .helpers import async_run_action, battery_target, loaded_entry, validation_error
+from .helpers import async_run_action, battery_target, check_mode, loaded_entry, validation_error
 
 ATTR_DEVICE_ID = "device_id"
 ATTR_ENTRY_ID = "entry_id"
@@ -184,6 +184,7 @@ def _handler(service: str) -> Callable[[ServiceCall], Any]:
             battery.limits = limits
         else:
             command = _command(service, data)
+            check_mode(device, command.mode)
             if problems := validate_command(command, limits=battery.limits, now=time.time()):
                 raise validation_error("invalid_command", problems=", ".join(problems))
             battery.command = command

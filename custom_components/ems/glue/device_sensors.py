@@ -274,6 +274,11 @@ def control_sensors(device_id: str) -> list[EmsSensorEntityDescription]:
             state_class=SensorStateClass.TOTAL_INCREASING,
             entity_category=EntityCategory.DIAGNOSTIC,
             value_fn=lambda snapshot: snapshot.batteries[device_id].writes,
+            # Kept across restarts; writes of EEPROM or flash registers wear the device.
+            attributes_fn=lambda snapshot: {
+                "by_register": dict(snapshot.batteries[device_id].writes_by_register),
+                "persisted_writes": snapshot.batteries[device_id].persisted_writes,
+            },
         ),
     ]
 

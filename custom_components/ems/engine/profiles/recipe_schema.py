@@ -252,20 +252,17 @@ def _check_lists(recipe: ControlRecipe, channels: Mapping[str, ChannelSpec]) -> 
 
 
 def _check_ratings(recipe: ControlRecipe, channels: Mapping[str, ChannelSpec]) -> None:
+    """A power in % needs the rating of its direction; a listed rating must exist."""
     powers = (ValueSource.POWER, ValueSource.SIGNED_POWER)
-    percent = any(step.unit == "%" and step.source in powers for step in _all_steps(recipe))
     ratings = (
-        ("charge_rating", recipe.charge_rating),
-        ("discharge_rating", recipe.discharge_rating),
+        ("charge_rating", recipe.charge_rating, SetpointKind.CHARGE),
+        ("discharge_rating", recipe.discharge_rating, SetpointKind.DISCHARGE),
     )
-    for name, rating in ratings:
+    for name, rating, kind in ratings:
         # A list is tried in order, so one shared recipe fits devices that lack some of them.
         if rating and not any(key in channels for key in rating):
             listed = ", ".join(rating)
             raise RecipeError(None, name, f"names {listed}, none of which the profile has")
-        if percent and not rating:
-            raise RecipeError(None, name, "is required: a power is written in % of it")
-
-
-def _all_steps(recipe: ControlRecipe) -> list[WriteStep]:
-    return [step for steps in recipe.sequences.values() for step in steps]
+        steps = recipe.sequences.get(kind, ())
+        if not rating and any(step.unit == "%" and step.source in powers for step in steps):
+            raise RecipeError(None, name, f"is required: the {kind} power is written in % of it")
