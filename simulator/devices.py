@@ -14,7 +14,8 @@ meters (grid and consumption) on unit 2, SolarEdge-style (simulator.solaredge), 
 units 1, 2 and 4. "hybrid" serves a hybrid inverter with its battery on unit 2
 (simulator.hybrid: 1, 103, 120-123, 160, 124, 802), in place of units 2, 3 and 4. "float"
 serves the PV inverter and its meter in SunSpec's float models, 113 on unit 2 and 213 on unit 4
-(simulator.float_models).
+(simulator.float_models). "sungrow" serves a Sungrow SH10RT hybrid with its battery on unit 2
+(simulator.sungrow), in place of units 2, 3 and 4.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from simulator.float_models import FLOAT_PV_INVERTER, FLOAT_PV_METER
 from simulator.hybrid import HYBRID_INVERTER
 from simulator.registers import DeviceMap
 from simulator.solaredge import SOLAREDGE_INVERTER
+from simulator.sungrow import SUNGROW_HYBRID
 from simulator.sunspec_devices import BATTERY_STORAGE, PV_INVERTER, PV_METER
 
 DEVICES: Mapping[int, DeviceMap] = {
@@ -48,6 +50,10 @@ LAYOUTS: Mapping[str, Mapping[int, DeviceMap]] = {
     "hybrid": {
         device.unit_id: device
         for device in (SDM630_GRID_METER, HYBRID_INVERTER, SDM120_HEAT_PUMP_METER)
+    },
+    "sungrow": {
+        device.unit_id: device
+        for device in (SDM630_GRID_METER, SUNGROW_HYBRID, SDM120_HEAT_PUMP_METER)
     },
     "float": {
         device.unit_id: device

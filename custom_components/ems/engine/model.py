@@ -181,10 +181,15 @@ class ChannelSpec:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Detection:
-    """A register whose value identifies a device model (Eastron's meter code, say)."""
+    """A register whose value identifies a device model (Eastron's meter code, say), or one of
+    a family's models (Sungrow's device type codes)."""
 
     register: Register
-    value: int
+    values: frozenset[int]
+
+    def matches(self, value: float | str | None) -> bool:
+        """Whether a decoded value names one of the profile's models."""
+        return isinstance(value, int | float) and value in self.values
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

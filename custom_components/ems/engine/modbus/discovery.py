@@ -79,6 +79,6 @@ async def detect_profile(
                     raise
                 answers[key] = None
         words = answers[key]
-        if words is not None and decode_words(register, words) == profile.detect.value:
+        if words is not None and profile.detect.matches(decode_words(register, words)):
             return profile
     return None

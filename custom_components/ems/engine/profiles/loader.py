@@ -122,7 +122,11 @@ _DETECT_SCHEMA = vol.Schema(
         vol.Required("address"): _ADDRESS,
         vol.Optional("function", default=RegisterFunction.HOLDING.value): _enum(RegisterFunction),
         vol.Optional("type", default=DataType.UINT16.value): _enum(DataType),
-        vol.Required("value"): vol.All(int, vol.Range(min=0)),
+        # One code, or the codes of a family's models.
+        vol.Required("value"): vol.Any(
+            vol.All(int, vol.Range(min=0)),
+            vol.All([vol.All(int, vol.Range(min=0))], vol.Length(min=1)),
+        ),
     }
 )
 _CHANNEL_KEY = vol.All(str, vol.Match(r"^[A-Za-z][A-Za-z0-9_]*$", msg="is not a channel name"))
@@ -202,7 +206,9 @@ def _detection(fields: dict[str, Any] | None) -> Detection | None:
     register = Register(
         function=fields["function"], address=fields["address"], data_type=fields["type"]
     )
-    return Detection(register=register, value=fields["value"])
+    value = fields["value"]
+    values = frozenset(value if isinstance(value, list) else [value])
+    return Detection(register=register, values=values)
 
 
 def load_profiles(directory: Path) -> tuple[dict[str, DeviceProfile], list[ProfileError]]:
