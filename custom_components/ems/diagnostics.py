@@ -55,6 +55,27 @@ def _hub(coordinator: EmsCoordinator) -> dict[str, Any]:
     }
 
 
+def _registers(coordinator: EmsCoordinator, device: Device) -> dict[str, int]:
+    """The raw words of the device's channels in the last cycle ("holding 13049": 2), for a
+    report that confirms a profile on real hardware; identity channels are left out."""
+    image = coordinator.cycle.last_image
+    words: dict[str, int] = {}
+    for spec in device.profile.channels:
+        if spec.key in REDACTED_CHANNELS:
+            continue
+        register = spec.register
+        table = image.get((device.unit_id, register.function), {})
+        addresses = list(range(register.address, register.address + register.count))
+        if register.scale_register is not None:
+            addresses.append(register.scale_register)
+        for address in addresses:
+            if address in table:
+                words[f"{register.function} {address}"] = table[address]
+    return dict(
+        sorted(words.items(), key=lambda item: (item[0].split()[0], int(item[0].split()[1])))
+    )
+
+
 def _device(coordinator: EmsCoordinator, device: Device, device_id: str | None) -> dict[str, Any]:
     state = coordinator.data.devices[device.id]
     return {
@@ -71,6 +92,7 @@ def _device(coordinator: EmsCoordinator, device: Device, device_id: str | None) 
         },
         "online": state.online,
         "rejected_readings": coordinator.pipeline.rejections_of(device.id),
+        "registers": _registers(coordinator, device),
     }
 
 

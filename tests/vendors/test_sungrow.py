@@ -191,3 +191,20 @@ async def test_a_steady_forced_mode_writes_nothing_after_it_is_set(
     assert state.writes_by_register == after_command
     assert state.persisted_writes == 1
     assert sungrow.truth.battery_power_w == pytest.approx(-2500, abs=1)
+
+
+async def test_diagnostics_hold_the_register_dump_for_a_report(
+    hass: HomeAssistant, sungrow: SiteSimulator
+) -> None:
+    """The words a Sungrow sent, by function and address, to confirm a model with; the serial
+    number's registers are left out."""
+    from custom_components.ems.diagnostics import async_get_config_entry_diagnostics
+
+    entry = _entry(sungrow)
+    await start_site(hass, entry, sungrow, hours=9)
+    dump = await async_get_config_entry_diagnostics(hass, entry)
+    (device,) = [d for d in dump["devices"] if d["key"] == f"unit{SUNGROW_UNIT}"]
+    registers = device["registers"]
+    assert registers["input 4999"] == 0x0E03  # SH10RT
+    assert registers["holding 13049"] == EMS_SELF_CONSUMPTION
+    assert not any(f"input {address}" in registers for address in range(4989, 4999))

@@ -101,10 +101,13 @@ class SiteCycle:
         self.identities = DeviceIdentities()
         self._offline: set[str] = set()
         self._reprice_from: float | None = None
+        # The last cycle's registers, as the devices sent them: the diagnostics' register dump.
+        self.last_image: RegisterImage = {}
 
     def run(self, read: PollResult, timestamp: datetime, pricing: Pricing) -> CycleOutcome:
         """One cycle over what the due blocks returned, at `timestamp` (aware, UTC)."""
         image = self.reads.image(read.image)
+        self.last_image = image
         identities = self._observe_identities(image)
         local = timestamp.astimezone(self.ledger.tz)
         states, site = self.pipeline.process(image, timestamp, local.strftime("%Y-%m"))
