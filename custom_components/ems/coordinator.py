@@ -217,6 +217,9 @@ class EmsCoordinator(DataUpdateCoordinator[SiteSnapshot]):
                 await self.control.apply(writes)
             except WriteFailedError as err:
                 if battery.failures_in_a_row >= FAILURES_BEFORE_REPAIR:
+                    # A command the device keeps refusing is over: the battery must not stay
+                    # in a forced mode that ems can no longer keep or change.
+                    await self.control.release_one(device)
                     raise_write_failed_issue(self.hass, device, err.key)
                 continue
             if battery.last_result == "ok":

@@ -32,7 +32,9 @@ from custom_components.ems.compat import device_by_identifier
 from custom_components.ems.const import DOMAIN
 from custom_components.ems.coordinator import EmsCoordinator
 from custom_components.ems.engine.control.battery import WriteFailedError, recipe_of
-from custom_components.ems.engine.model import Access
+from custom_components.ems.engine.model import Access, DeviceProfile
+from custom_components.ems.engine.profiles.loader import builtin_profiles
+from custom_components.ems.engine.profiles.sunspec import ModelInstance, build_profile
 from custom_components.ems.engine.recipes import Readback
 from simulator import SiteSimulator
 
@@ -129,8 +131,34 @@ def test_modbus_writes_have_one_path() -> None:
     }
     assert _call_sites(frozenset({"_write_confirmed"})) == {
         ("battery.py", "BatteryControl._apply", "_write_confirmed"),
-        ("battery.py", "BatteryControl.release", "_write_confirmed"),
+        ("battery.py", "BatteryControl.release_one", "_write_confirmed"),
     }
+
+
+def _every_recipe() -> list[tuple[str, DeviceProfile]]:
+    """Every shipped profile with a control recipe, and SunSpec storage's."""
+    chain = [
+        ModelInstance(model_id=1, address=40002, length=66),
+        ModelInstance(model_id=124, address=40070, length=24),
+        ModelInstance(model_id=802, address=40096, length=62),
+    ]
+    profiles = [(p.id, p) for p in builtin_profiles().values() if p.control is not None]
+    return [*profiles, ("sunspec_124", build_profile(chain))]
+
+
+@pytest.mark.parametrize(
+    ("name", "profile"), _every_recipe(), ids=lambda v: v if isinstance(v, str) else ""
+)
+def test_every_family_writes_only_rw_channels_its_recipe_names(
+    name: str, profile: DeviceProfile
+) -> None:
+    """Each family's recipe writes only channels its profile marks `rw`; the profile's other
+    channels (its readings) are never in a sequence."""
+    recipe = profile.control
+    assert recipe is not None, name
+    writable = {spec.key for spec in profile.channels if spec.access is Access.READ_WRITE}
+    assert recipe.channels <= writable
+    assert recipe.channels, name
 
 
 async def test_read_only_channel_is_never_written(

@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import entity_registry as er
+from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers import entity_registry as er, issue_registry as ir
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -208,3 +209,31 @@ async def test_diagnostics_hold_the_register_dump_for_a_report(
     assert registers["input 4999"] == 0x0E03  # SH10RT
     assert registers["holding 13049"] == EMS_SELF_CONSUMPTION
     assert not any(f"input {address}" in registers for address in range(4989, 4999))
+
+
+async def test_a_refused_register_releases_the_battery_and_raises_the_repair(
+    hass: HomeAssistant, sungrow: SiteSimulator, issue_registry: ir.IssueRegistry
+) -> None:
+    """The device refuses the forced power (exception 4): the action says so, and after three
+    failed cycles ems writes the release sequence (every step it can) and asks the user to
+    look; the battery is back in self-consumption. Once the register is accepted again, the
+    release completes and the repair goes."""
+    entry = _entry(sungrow)
+    coordinator = await start_site(hass, entry, sungrow, hours=3)
+    battery = await _battery(hass, entry)
+    sungrow.faults.exception(SUNGROW_UNIT, "holding", 13051, code=4)
+    with pytest.raises(HomeAssistantError) as caught:
+        await _call(hass, "force_charge", {"device_id": battery, "power": 3000})
+    assert caught.value.translation_key == "write_failed"
+    await run_cycles(hass, coordinator, sungrow, 3)
+    assert (DOMAIN, f"write_failed_unit{SUNGROW_UNIT}") in issue_registry.issues
+    values = sungrow.device_values(SUNGROW_UNIT)
+    assert (values["EMSMode"], values["ChargeCommand"]) == (EMS_SELF_CONSUMPTION, COMMAND_STOP)
+    assert coordinator.control.states[f"unit{SUNGROW_UNIT}"].command.mode == "auto"
+    assert sungrow.truth.battery_mode == "auto"
+
+    sungrow.faults.clear()
+    await run_cycles(hass, coordinator, sungrow, 2)
+    assert (DOMAIN, f"write_failed_unit{SUNGROW_UNIT}") not in issue_registry.issues
+    assert coordinator.control.states[f"unit{SUNGROW_UNIT}"].last_result == "ok"
+    assert sungrow.device_values(SUNGROW_UNIT)["EMSMode"] == EMS_SELF_CONSUMPTION

@@ -310,10 +310,7 @@ class BatteryControl:
             ]
             for key, value, spec, raw in encoded:
                 await self._write_confirmed(device, spec, raw, _readback(recipe, key))
-                battery.last_written[key] = value
-                battery.writes += 1
-                battery.writes_by_register[key] = battery.writes_by_register.get(key, 0) + 1
-                battery.persisted_writes += key in recipe.persisted
+                _count(battery, recipe, key, value)
         except WriteFailedError:
             battery.last_result = "failed"
             battery.failures_in_a_row += 1
@@ -427,23 +424,41 @@ class BatteryControl:
     async def release(self) -> None:
         """Give every battery ems steered back to its own logic (unload, HA stop)."""
         for device_id, battery in self.states.items():
-            if not battery.engaged:
-                continue
-            device = self.devices[device_id]
-            recipe = recipe_of(device)
-            auto = Setpoint(mode=BatteryMode.AUTO, power_w=None)
-            _, writes = desired_values(
-                recipe, auto, charge_rating_w=1.0, discharge_rating_w=1.0, fallback_s=0
-            )
-            battery.command = BatteryCommand()
+            if battery.engaged:
+                await self.release_one(self.devices[device_id])
+                battery.engaged = False  # the device's own fallback, if any, does the rest
+
+    async def release_one(self, device: Device) -> bool:
+        """Drop the battery's command and write its release sequence, every step even when one
+        fails: a register the device refuses must not keep the others forced. True when every
+        step took; otherwise the battery stays engaged, and each cycle tries the release again."""
+        battery = self.states[device.id]
+        recipe = recipe_of(device)
+        auto = Setpoint(mode=BatteryMode.AUTO, power_w=None)
+        _, writes = desired_values(
+            recipe, auto, charge_rating_w=1.0, discharge_rating_w=1.0, fallback_s=0
+        )
+        battery.command = BatteryCommand()
+        released = True
+        for key, value in writes.items():
             try:
-                for key, value in writes.items():
-                    spec, raw = self._encoded(device, device.profile.channel(key), value)
-                    await self._write_confirmed(device, spec, raw, _readback(recipe, key))
+                spec, raw = self._encoded(device, device.profile.channel(key), value)
+                await self._write_confirmed(device, spec, raw, _readback(recipe, key))
             except (WriteFailedError, KeyError) as err:
-                # The device's own revert timer still returns it to auto.
                 _LOGGER.warning("Could not return %s to auto: %s", device.name, err)
-            battery.engaged = False
+                released = False
+                continue
+            _count(battery, recipe, key, value)
+        battery.engaged = not released
+        return released
+
+
+def _count(battery: BatteryState, recipe: ControlRecipe, key: str, value: float) -> None:
+    """A write that took: what the register holds now, and the counts."""
+    battery.last_written[key] = value
+    battery.writes += 1
+    battery.writes_by_register[key] = battery.writes_by_register.get(key, 0) + 1
+    battery.persisted_writes += key in recipe.persisted
 
 
 def _usable_values(state: DeviceState) -> dict[str, float]:
