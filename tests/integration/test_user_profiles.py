@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
 from homeassistant.const import CONF_NAME
@@ -18,6 +17,7 @@ from simulator import SiteSimulator
 from tests.conftest import same_float32
 
 from .conftest import device_subentry
+from .user_profile_files import remove_profiles, write_profile
 
 # The heat-pump meter, described by the user in their own words (kW instead of W).
 USER_PROFILE = """
@@ -32,31 +32,20 @@ channels:
 """
 
 
-def _write(hass: HomeAssistant, name: str, text: str) -> None:
-    folder = Path(hass.config.path("ems_profiles"))
-    folder.mkdir(exist_ok=True)
-    (folder / name).write_text(text, encoding="utf-8")
-
-
-def _remove(hass: HomeAssistant, *names: str) -> None:
-    for name in names:
-        Path(hass.config.path("ems_profiles"), name).unlink(missing_ok=True)
-
-
 @pytest.fixture(autouse=True)
 async def leave_no_profiles(hass: HomeAssistant) -> AsyncIterator[None]:
     """The test config folder outlives the test: a file left there (a broken one raises a
     repair) would change what later tests see."""
     yield
-    await hass.async_add_executor_job(_remove, hass, "my_meter.yaml", "broken.yaml")
+    await hass.async_add_executor_job(remove_profiles, hass, "my_meter.yaml", "broken.yaml")
 
 
 async def test_user_profile_is_offered_and_read(
     hass: HomeAssistant, init_integration: MockConfigEntry, simulator: SiteSimulator
 ) -> None:
     """A user's YAML profile can be picked for a device and its channels are read."""
-    await hass.async_add_executor_job(_write, hass, "my_meter.yaml", USER_PROFILE)
-    await hass.async_add_executor_job(_write, hass, "broken.yaml", "id: [")
+    await hass.async_add_executor_job(write_profile, hass, "my_meter.yaml", USER_PROFILE)
+    await hass.async_add_executor_job(write_profile, hass, "broken.yaml", "id: [")
     result = await hass.config_entries.subentries.async_init(
         (init_integration.entry_id, SUBENTRY_DEVICE), context={"source": SOURCE_USER}
     )

@@ -9,7 +9,6 @@ A broken recipe in another file is a repair, and the hub still loads.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
@@ -23,6 +22,7 @@ from custom_components.ems.engine.profiles.sunspec import model_definition
 from simulator import SiteSimulator
 
 from .conftest import device_subentry, run_cycles, start_site
+from .user_profile_files import remove_profiles, write_profile
 
 STORAGE_AT = 40070  # model 124's ID register on unit 3 (after the 66-register common model)
 BATTERY_AT = STORAGE_AT + 2 + 24  # model 802's
@@ -86,24 +86,13 @@ BROKEN_RECIPE = USER_PROFILE.replace("id: my_storage", "id: my_broken_storage").
 )
 
 
-def _write(hass: HomeAssistant, name: str, text: str) -> None:
-    folder = Path(hass.config.path("ems_profiles"))
-    folder.mkdir(exist_ok=True)
-    (folder / name).write_text(text, encoding="utf-8")
-
-
-def _remove(hass: HomeAssistant, *names: str) -> None:
-    for name in names:
-        Path(hass.config.path("ems_profiles"), name).unlink(missing_ok=True)
-
-
 @pytest.fixture
 async def user_entry(
     hass: HomeAssistant, simulator: SiteSimulator
 ) -> AsyncIterator[MockConfigEntry]:
     """The hub with the grid meter and the battery under the user's profile."""
-    await hass.async_add_executor_job(_write, hass, "my_storage.yaml", USER_PROFILE)
-    await hass.async_add_executor_job(_write, hass, "my_broken_storage.yaml", BROKEN_RECIPE)
+    await hass.async_add_executor_job(write_profile, hass, "my_storage.yaml", USER_PROFILE)
+    await hass.async_add_executor_job(write_profile, hass, "my_broken_storage.yaml", BROKEN_RECIPE)
     yield MockConfigEntry(
         domain=DOMAIN,
         version=2,
@@ -116,7 +105,9 @@ async def user_entry(
             device_subentry(3, "my_storage", "battery", "Battery"),
         ],
     )
-    await hass.async_add_executor_job(_remove, hass, "my_storage.yaml", "my_broken_storage.yaml")
+    await hass.async_add_executor_job(
+        remove_profiles, hass, "my_storage.yaml", "my_broken_storage.yaml"
+    )
 
 
 def _battery(hass: HomeAssistant, entry: MockConfigEntry) -> str:
